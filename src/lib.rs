@@ -1,5 +1,7 @@
 //! Avatar Studio: turns a portrait, a voice recording and a prompt into a talking-avatar video
 //! with the LiveAvatar model. The binary in `main.rs` is a thin front end over this library.
 
+pub mod cli;
+pub mod inputs;
 pub mod media;
 pub mod settings;

@@ -1,2 +1,68 @@
-//! Entry point: parses arguments and hands over to the studio or a headless subcommand.
-fn main() {}
+//! Entry point: parses arguments and hands over to the studio or a headless subcommand. Bad
+//! input ends with a one-line error and exit code 2; other failures with exit code 1.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use avatar_studio::cli::{CheckArgs, Cli, Command};
+use avatar_studio::inputs::RenderInputs;
+use avatar_studio::media::output_path::check_output_file;
+
+/// Exit code for input the user must fix (a file, a flag, a setting).
+const EXIT_BAD_INPUT: u8 = 2;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check(args)) => check(&args),
+        None => {
+            eprintln!(
+                "error: the studio window is not part of this build yet; use a subcommand \
+                 (see `avatar-studio --help`)"
+            );
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+fn bad_input(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
+fn check(args: &CheckArgs) -> ExitCode {
+    let settings = match args.settings.resolve() {
+        Ok(settings) => settings,
+        Err(message) => return bad_input(message),
+    };
+    if let Some(out) = &args.out
+        && let Err(e) = check_output_file(out)
+    {
+        return bad_input(e);
+    }
+    let inputs = match RenderInputs::load(&args.image, &args.audio, settings) {
+        Ok(inputs) => inputs,
+        Err(e) => return bad_input(e),
+    };
+    let summary = inputs.summary();
+    if args.json {
+        match serde_json::to_string(&summary) {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        println!("{summary}");
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,187 @@
+//! Command-line definitions (clap): the subcommands, and the settings flags every render-related
+//! command shares. The flags also accept the LiveAvatar reference's spellings (`--num_clip`,
+//! `--sample_steps`, `--infer_frames`, `--base_seed`, `--enable_online_decode`, ...) so existing
+//! scripts port by changing the program name.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::settings::presets::built_in_presets;
+use crate::settings::{AudioSync, ClipCount, DeviceChoice, GenerationSettings, Seed, SizeArea};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "avatar-studio",
+    version,
+    about = "Talking-avatar videos from a portrait and a voice, on your own GPU.",
+    long_about = "Avatar Studio turns a portrait, a voice recording and an optional prompt into a \
+                  talking-avatar video with the LiveAvatar model. Without a subcommand it opens \
+                  the studio window."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a portrait, a voice and settings, and show what the render will be: frame size,
+    /// audio length, clips and frames. Loads no model.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Portrait image (PNG, JPEG, WebP or BMP).
+    #[arg(long)]
+    pub image: PathBuf,
+    /// Voice recording (WAV, MP3, FLAC, OGG/Vorbis or M4A/AAC).
+    #[arg(long)]
+    pub audio: PathBuf,
+    /// Also check that this output file can be written.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+/// The generation settings as flags. Unset flags keep the preset's (or the default) value.
+#[derive(Debug, Args, Default)]
+pub struct SettingsArgs {
+    /// Start from a built-in preset: "quick preview", "standard", "high quality", "long video".
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Maximum frame area as W*H (the aspect follows the portrait), e.g. 704*384.
+    #[arg(long)]
+    pub size: Option<SizeArea>,
+    /// How many clips: a number, or "auto" for as many as the audio lasts.
+    #[arg(long = "num-clip", alias = "num_clip", alias = "num-clips")]
+    pub num_clips: Option<ClipCount>,
+    /// Output frames per clip (a multiple of 12; 48 is what the model was tuned for).
+    #[arg(
+        long = "frames-per-clip",
+        alias = "infer_frames",
+        alias = "infer-frames"
+    )]
+    pub frames_per_clip: Option<u32>,
+    /// Denoising steps per block (1-4; the LiveAvatar LoRA is distilled for 4).
+    #[arg(long = "sample-steps", alias = "sample_steps")]
+    pub sample_steps: Option<u32>,
+    /// Noise seed: a number, or "random" (a negative number also means random).
+    #[arg(
+        long,
+        alias = "base_seed",
+        alias = "base-seed",
+        allow_hyphen_values = true
+    )]
+    pub seed: Option<Seed>,
+    /// Text prompt describing the scene and the speaker.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// FP8 DiT linears (GPUs with fp8 tensor cores).
+    #[arg(long)]
+    pub fp8: bool,
+    /// Decode each block as soon as it is denoised (streaming).
+    #[arg(
+        long = "online-decode",
+        alias = "enable_online_decode",
+        alias = "enable-online-decode"
+    )]
+    pub online_decode: bool,
+    /// Decode all clips after the last one, as the reference's default single-GPU mode does.
+    #[arg(long = "deferred-decode", conflicts_with = "online_decode")]
+    pub deferred_decode: bool,
+    /// auto, cpu, cuda:N or cuda:N,M.
+    #[arg(long = "device", alias = "devices")]
+    pub devices: Option<DeviceChoice>,
+    /// GPU memory the render may use, in GB.
+    #[arg(long = "vram-budget", alias = "vram_budget")]
+    pub vram_budget_gb: Option<f64>,
+    /// H.264 quality: 0 (lossless) to 51 (worst); 18 looks lossless.
+    #[arg(long)]
+    pub crf: Option<u8>,
+    /// Sound placement: "reference" (as the reference muxes it) or "aligned".
+    #[arg(long = "audio-sync", value_parser = parse_audio_sync)]
+    pub audio_sync: Option<AudioSync>,
+}
+
+fn parse_audio_sync(text: &str) -> Result<AudioSync, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "reference" => Ok(AudioSync::Reference),
+        "aligned" => Ok(AudioSync::Aligned),
+        _ => Err(format!(
+            "`{text}` is not a sync mode: use `reference` or `aligned`"
+        )),
+    }
+}
+
+impl SettingsArgs {
+    /// The settings these flags describe, validated.
+    pub fn resolve(&self) -> Result<GenerationSettings, String> {
+        let mut settings = match &self.preset {
+            None => GenerationSettings::default(),
+            Some(name) => built_in_presets()
+                .into_iter()
+                .find(|p| {
+                    p.name
+                        .eq_ignore_ascii_case(name.replace(['-', '_'], " ").trim())
+                })
+                .map(|p| p.settings)
+                .ok_or_else(|| {
+                    let names: Vec<String> = built_in_presets()
+                        .into_iter()
+                        .map(|p| format!("\"{}\"", p.name))
+                        .collect();
+                    format!(
+                        "there is no preset `{name}`; choose one of {}",
+                        names.join(", ")
+                    )
+                })?,
+        };
+        if let Some(v) = self.size {
+            settings.size = v;
+        }
+        if let Some(v) = self.num_clips {
+            settings.num_clips = v;
+        }
+        if let Some(v) = self.frames_per_clip {
+            settings.frames_per_clip = v;
+        }
+        if let Some(v) = self.sample_steps {
+            settings.sample_steps = v;
+        }
+        if let Some(v) = self.seed {
+            settings.seed = v;
+        }
+        if let Some(v) = &self.prompt {
+            settings.prompt = v.clone();
+        }
+        if self.fp8 {
+            settings.fp8 = true;
+        }
+        if self.online_decode {
+            settings.online_decode = true;
+        }
+        if self.deferred_decode {
+            settings.online_decode = false;
+        }
+        if let Some(v) = &self.devices {
+            settings.devices = v.clone();
+        }
+        if let Some(v) = self.vram_budget_gb {
+            settings.vram_budget_gb = Some(v);
+        }
+        if let Some(v) = self.crf {
+            settings.video_crf = v;
+        }
+        if let Some(v) = self.audio_sync {
+            settings.audio_sync = v;
+        }
+        settings.validate().map_err(|e| e.to_string())?;
+        Ok(settings)
+    }
+}
