@@ -22,6 +22,10 @@ use crate::settings::{AudioSync, ClipCount, DeviceChoice, GenerationSettings, Se
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Portrait and voice files to open in the studio (what a file manager's "Open with"
+    /// passes).
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -43,6 +43,9 @@ pub struct InputSummary {
     pub audio_seconds: f64,
     pub clips_covered: u32,
     pub clips: u32,
+    /// Frames the model makes (`frames_per_clip · clips − 3`).
+    pub frames_generated: u64,
+    /// Frames the video file keeps: it ends with the voice, as the reference's mux does.
     pub frames: u64,
     pub video_seconds: f64,
 }
@@ -73,7 +76,10 @@ impl RenderInputs {
 
     pub fn summary(&self) -> InputSummary {
         let clips = self.clips();
-        let frames = self.voice.timeline.output_frames(clips);
+        let frames = self
+            .voice
+            .timeline
+            .frames_in_file(clips, self.settings.audio_sync);
         InputSummary {
             image: self.image_path.clone(),
             source_width: self.portrait.source_width,
@@ -86,6 +92,7 @@ impl RenderInputs {
             audio_seconds: self.voice.original.duration_seconds(),
             clips_covered: self.voice.timeline.clips_covered,
             clips,
+            frames_generated: self.voice.timeline.output_frames(clips),
             frames,
             video_seconds: frames as f64 / f64::from(FPS),
         }
@@ -116,9 +123,11 @@ impl std::fmt::Display for InputSummary {
         )?;
         write!(
             f,
-            "render    {} clip{} → {} frames at {FPS} fps ({:.2} s; the first {DROPPED_LEAD_FRAMES} generated frames are dropped)",
+            "render    {} clip{} → {} frames generated (the first {DROPPED_LEAD_FRAMES} dropped); \
+             the video keeps {} frames at {FPS} fps ({:.2} s, ending with the voice)",
             self.clips,
             if self.clips == 1 { "" } else { "s" },
+            self.frames_generated,
             self.frames,
             self.video_seconds
         )

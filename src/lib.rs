@@ -5,3 +5,5 @@ pub mod cli;
 pub mod inputs;
 pub mod media;
 pub mod settings;
+#[cfg(feature = "gui")]
+pub mod ui;

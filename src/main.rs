@@ -23,14 +23,31 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check(args)) => check(&args),
-        None => {
-            eprintln!(
-                "error: the studio window is not part of this build yet; use a subcommand \
-                 (see `avatar-studio --help`)"
-            );
-            ExitCode::from(EXIT_BAD_INPUT)
+        None => studio(cli.files),
+    }
+}
+
+#[cfg(feature = "gui")]
+fn studio(open_files: Vec<std::path::PathBuf>) -> ExitCode {
+    let options = avatar_studio::ui::StudioOptions {
+        open_files,
+        ..Default::default()
+    };
+    match avatar_studio::ui::run_studio(options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
+}
+
+#[cfg(not(feature = "gui"))]
+fn studio(_open_files: Vec<std::path::PathBuf>) -> ExitCode {
+    eprintln!(
+        "error: this build has no studio window (built without the `gui` feature); use a subcommand, see --help"
+    );
+    ExitCode::from(EXIT_BAD_INPUT)
 }
 
 fn bad_input(message: impl std::fmt::Display) -> ExitCode {

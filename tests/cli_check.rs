@@ -43,10 +43,27 @@ fn check_reports_what_the_render_will_be() {
         (summary["width"].as_u64(), summary["height"].as_u64()),
         (Some(704), Some(384))
     );
-    // 5 s: T50 = 249, T30 = 149, nr = int(149 / 57.6) + 1 = 3 clips, 3·48 − 3 frames.
+    // 5 s: T50 = 249, T30 = 149, nr = int(149 / 57.6) + 1 = 3 clips, 3·48 − 3 frames made;
+    // the file ends with the voice, at 5 s · 25 fps = 125 frames.
     assert_eq!(summary["clips_covered"], 3);
     assert_eq!(summary["clips"], 3);
-    assert_eq!(summary["frames"], 141);
+    assert_eq!(summary["frames_generated"], 141);
+    assert_eq!(summary["frames"], 125);
+    let aligned = run(&[
+        "check",
+        "--image",
+        &image,
+        "--audio",
+        &audio,
+        "--audio-sync",
+        "aligned",
+        "--json",
+    ]);
+    let aligned: serde_json::Value = serde_json::from_slice(&aligned.stdout).unwrap();
+    assert_eq!(
+        aligned["frames"], 122,
+        "the aligned sound skips the 3 dropped frames"
+    );
 
     let text = run(&[
         "check",
@@ -92,7 +109,8 @@ fn reference_flag_spellings_work() {
     );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["clips"], 2);
-    assert_eq!(summary["frames"], 93);
+    assert_eq!(summary["frames_generated"], 93);
+    assert_eq!(summary["frames"], 93, "the voice outlasts two clips");
     assert_eq!(
         summary["width"], 704,
         "720*400 is an area: 16:9 input gives 384×704"

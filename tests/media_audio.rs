@@ -10,7 +10,7 @@ use avatar_studio::media::audio::load_audio;
 use avatar_studio::media::resample::resample_mono;
 use avatar_studio::media::timeline::{AudioTimeline, ConvStack};
 use avatar_studio::media::voice::load_voice;
-use avatar_studio::settings::ClipCount;
+use avatar_studio::settings::{AudioSync, ClipCount};
 use common::{dominant_frequency, ffmpeg, sine, write_wav};
 
 fn assert_tone(path: &Path, rate: u32, seconds: f64, freq: u32) {
@@ -124,6 +124,11 @@ fn timeline_counts_clips_like_the_reference() {
     assert_eq!(t.clips_to_render(ClipCount::AtMost(2)), 2);
     assert_eq!(t.clips_to_render(ClipCount::AtMost(100)), 6);
     assert_eq!(t.output_frames(2), 93);
+    // The file ends with the voice (the reference muxes with -shortest): 10 s = 250 frames.
+    assert_eq!(t.output_frames(6), 285);
+    assert_eq!(t.frames_in_file(6, AudioSync::Reference), 250);
+    assert_eq!(t.frames_in_file(6, AudioSync::Aligned), 247);
+    assert_eq!(t.frames_in_file(2, AudioSync::Reference), 93);
 }
 
 #[test]

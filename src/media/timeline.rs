@@ -2,7 +2,7 @@
 //! the reference derives from a recording's length (spec §3.4), so the studio can show the clip
 //! count before any model loads and the pipeline can size its loops.
 
-use crate::settings::{ClipCount, FPS, FRAMES_PER_BLOCK};
+use crate::settings::{AudioSync, ClipCount, FPS, FRAMES_PER_BLOCK};
 
 /// Sample rate the audio encoder takes.
 pub const MODEL_SAMPLE_RATE: u32 = 16_000;
@@ -80,6 +80,21 @@ impl AudioTimeline {
     pub fn output_frames(&self, clips: u32) -> u64 {
         (u64::from(self.frames_per_clip) * u64::from(clips))
             .saturating_sub(u64::from(DROPPED_LEAD_FRAMES))
+    }
+
+    /// Frames the video file keeps: the reference muxes with `-shortest`, so the picture ends
+    /// with the voice when the last (zero-padded) clip runs past it (spec §10.1.5). With
+    /// [`AudioSync::Aligned`] the sound starts 3 frames into the recording, so it ends sooner.
+    pub fn frames_in_file(&self, clips: u32, sync: AudioSync) -> u64 {
+        let lead = match sync {
+            AudioSync::Reference => 0,
+            AudioSync::Aligned => u64::from(DROPPED_LEAD_FRAMES),
+        };
+        // Frames that start before the sound ends: ceil(samples · fps / rate).
+        let voice_frames =
+            (self.samples_16k * u64::from(FPS)).div_ceil(u64::from(MODEL_SAMPLE_RATE));
+        self.output_frames(clips)
+            .min(voice_frames.saturating_sub(lead))
     }
 }
 

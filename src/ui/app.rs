@@ -1,0 +1,368 @@
+//! The studio's state and frame loop: the inputs being prepared, the settings and presets, the
+//! session that persists across restarts, file drops, and the layout that places the panels.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::media::portrait::PreparedPortrait;
+use crate::media::timeline::{AudioTimeline, ConvStack};
+use crate::media::voice::Voice;
+use crate::settings::GenerationSettings;
+use crate::settings::presets::{Preset, PresetStore};
+
+use super::loader::{InputKind, Loaded, Loader};
+use super::waveform::WaveformPeaks;
+
+const SESSION_KEY: &str = "avatar-studio-session";
+
+/// Where the studio keeps its files; tests point these at temporary folders.
+#[derive(Debug, Clone)]
+pub struct StudioOptions {
+    pub preset_dir: PathBuf,
+    /// Reopen the last session's files and settings.
+    pub restore_session: bool,
+    /// Files to open at start (portraits and voices, told apart by extension).
+    pub open_files: Vec<PathBuf>,
+}
+
+impl Default for StudioOptions {
+    fn default() -> Self {
+        let config = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self {
+            preset_dir: config.join("avatar-studio").join("presets"),
+            restore_session: true,
+            open_files: Vec::new(),
+        }
+    }
+}
+
+/// What survives a restart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Session {
+    pub settings: GenerationSettings,
+    pub image: Option<PathBuf>,
+    pub audio: Option<PathBuf>,
+    pub dark_mode: bool,
+    /// The preset the settings came from, if they have not been edited since.
+    pub preset: Option<String>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self {
+            settings: GenerationSettings::default(),
+            image: None,
+            audio: None,
+            dark_mode: true,
+            preset: Some("standard".into()),
+        }
+    }
+}
+
+/// One input's state as the user sees it.
+pub enum Slot<T> {
+    Empty,
+    Loading {
+        path: PathBuf,
+    },
+    Ready(T),
+    /// The message names the file.
+    Failed {
+        error: String,
+    },
+}
+
+impl<T> Slot<T> {
+    pub fn ready(&self) -> Option<&T> {
+        match self {
+            Self::Ready(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+pub struct PortraitView {
+    pub path: PathBuf,
+    pub decoded: Arc<RgbImage>,
+    pub prepared: PreparedPortrait,
+    pub area: u64,
+    pub texture: egui::TextureHandle,
+}
+
+pub struct VoiceView {
+    pub path: PathBuf,
+    pub voice: Arc<Voice>,
+    pub peaks: WaveformPeaks,
+}
+
+impl VoiceView {
+    /// The voice's timeline for the current clip length (cheap: arithmetic on the length).
+    pub fn timeline(&self, frames_per_clip: u32) -> AudioTimeline {
+        AudioTimeline::new(
+            self.voice.samples_16k.len() as u64,
+            frames_per_clip,
+            &ConvStack::xlsr(),
+        )
+    }
+}
+
+/// A short message under the top bar: what just happened, or what went wrong.
+pub struct Notice {
+    pub text: String,
+    pub is_error: bool,
+}
+
+pub struct StudioApp {
+    pub(super) session: Session,
+    pub(super) presets: PresetStore,
+    pub(super) preset_list: Vec<Preset>,
+    pub(super) preset_problems: Vec<String>,
+    pub(super) preset_name_input: String,
+    pub(super) portrait: Slot<PortraitView>,
+    pub(super) voice: Slot<VoiceView>,
+    pub(super) notice: Option<Notice>,
+    loader: Loader,
+    portrait_request: u64,
+    voice_request: u64,
+}
+
+impl StudioApp {
+    pub fn new(cc: &eframe::CreationContext<'_>, options: StudioOptions) -> Self {
+        let session = if options.restore_session {
+            cc.storage
+                .and_then(|s| eframe::get_value::<Session>(s, SESSION_KEY))
+                .unwrap_or_default()
+        } else {
+            Session::default()
+        };
+        let mut app = Self {
+            presets: PresetStore::new(options.preset_dir.clone()),
+            preset_list: Vec::new(),
+            preset_problems: Vec::new(),
+            preset_name_input: String::new(),
+            portrait: Slot::Empty,
+            voice: Slot::Empty,
+            notice: None,
+            loader: Loader::new(cc.egui_ctx.clone()),
+            portrait_request: 0,
+            voice_request: 0,
+            session,
+        };
+        app.apply_theme(&cc.egui_ctx);
+        app.refresh_presets();
+        if let Some(path) = app.session.image.clone() {
+            app.open_input(InputKind::Portrait, path);
+        }
+        if let Some(path) = app.session.audio.clone() {
+            app.open_input(InputKind::Voice, path);
+        }
+        app.open_paths(options.open_files);
+        app
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Whether a background job is still running for either input.
+    pub fn is_loading(&self) -> bool {
+        matches!(self.portrait, Slot::Loading { .. }) || matches!(self.voice, Slot::Loading { .. })
+    }
+
+    pub fn portrait_error(&self) -> Option<&str> {
+        match &self.portrait {
+            Slot::Failed { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    pub fn voice_error(&self) -> Option<&str> {
+        match &self.voice {
+            Slot::Failed { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    pub(super) fn apply_theme(&self, ctx: &egui::Context) {
+        ctx.set_theme(if self.session.dark_mode {
+            egui::Theme::Dark
+        } else {
+            egui::Theme::Light
+        });
+    }
+
+    pub(super) fn refresh_presets(&mut self) {
+        let (list, problems) = self.presets.list();
+        self.preset_list = list;
+        self.preset_problems = problems.iter().map(ToString::to_string).collect();
+    }
+
+    pub(super) fn notify(&mut self, text: impl Into<String>, is_error: bool) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            is_error,
+        });
+    }
+
+    /// Starts loading a file into the portrait or voice slot.
+    pub fn open_input(&mut self, kind: InputKind, path: PathBuf) {
+        match kind {
+            InputKind::Portrait => {
+                self.session.image = Some(path.clone());
+                self.portrait_request = self
+                    .loader
+                    .load_portrait(path.clone(), self.session.settings.size.area());
+                self.portrait = Slot::Loading { path };
+            }
+            InputKind::Voice => {
+                self.session.audio = Some(path.clone());
+                self.voice_request = self
+                    .loader
+                    .load_voice(path.clone(), self.session.settings.frames_per_clip);
+                self.voice = Slot::Loading { path };
+            }
+        }
+    }
+
+    pub(super) fn pick_file(&self, kind: InputKind) {
+        self.loader.pick_file(kind);
+    }
+
+    /// Files dropped anywhere on the window go to the slot their type fits.
+    fn take_dropped_files(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        self.open_paths(dropped);
+    }
+
+    /// Opens each file in the slot its type fits, and says which files fit none.
+    pub fn open_paths(&mut self, paths: Vec<PathBuf>) {
+        for path in paths {
+            match InputKind::of_path(&path) {
+                Some(kind) => self.open_input(kind, path),
+                None => self.notify(
+                    format!(
+                        "{}: not a portrait or voice file; drop a PNG, JPEG, WebP or BMP image, \
+                         or WAV, MP3, FLAC, OGG or M4A audio",
+                        path.display()
+                    ),
+                    true,
+                ),
+            }
+        }
+    }
+
+    fn take_loaded(&mut self, ctx: &egui::Context) {
+        for loaded in self.loader.poll() {
+            match loaded {
+                Loaded::Portrait {
+                    request,
+                    path,
+                    decoded,
+                    prepared,
+                    area,
+                } if request == self.portrait_request => {
+                    let image = egui::ColorImage::from_rgb(
+                        [prepared.width() as usize, prepared.height() as usize],
+                        prepared.frame.as_raw(),
+                    );
+                    let texture = ctx.load_texture("portrait", image, egui::TextureOptions::LINEAR);
+                    self.portrait = Slot::Ready(PortraitView {
+                        path,
+                        decoded,
+                        prepared,
+                        area,
+                        texture,
+                    });
+                }
+                Loaded::Voice {
+                    request,
+                    path,
+                    voice,
+                    peaks,
+                } if request == self.voice_request => {
+                    self.voice = Slot::Ready(VoiceView { path, voice, peaks });
+                }
+                Loaded::Failed {
+                    request,
+                    kind,
+                    error,
+                    ..
+                } => {
+                    let current = match kind {
+                        InputKind::Portrait => self.portrait_request,
+                        InputKind::Voice => self.voice_request,
+                    };
+                    if request == current {
+                        match kind {
+                            InputKind::Portrait => self.portrait = Slot::Failed { error },
+                            InputKind::Voice => self.voice = Slot::Failed { error },
+                        }
+                    }
+                }
+                Loaded::Picked { kind, path } => self.open_input(kind, path),
+                // A result for a request that a newer one replaced.
+                _ => {}
+            }
+        }
+    }
+
+    /// Keeps the portrait framed for the current size choice.
+    fn reframe_if_needed(&mut self) {
+        let area = self.session.settings.size.area();
+        if let Slot::Ready(view) = &self.portrait
+            && view.area != area
+        {
+            let (path, decoded) = (view.path.clone(), Arc::clone(&view.decoded));
+            self.portrait_request = self.loader.reframe_portrait(path.clone(), decoded, area);
+            self.portrait = Slot::Loading { path };
+        }
+    }
+
+    pub(super) fn file_name(path: &Path) -> String {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string())
+    }
+}
+
+impl eframe::App for StudioApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.take_dropped_files(ctx);
+        self.take_loaded(ctx);
+        self.reframe_if_needed();
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.top_bar(ui);
+        egui::Panel::left("inputs")
+            .resizable(true)
+            .default_size(360.0)
+            .size_range(280.0..=560.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.inputs_panel(ui));
+            });
+        egui::Panel::bottom("render").show(ui, |ui| self.render_summary(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| self.settings_panel(ui));
+        });
+        self.drop_overlay(&ctx);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, SESSION_KEY, &self.session);
+    }
+}

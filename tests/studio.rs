@@ -1,0 +1,160 @@
+//! The studio driven through egui_kittest: files dropped on the window load off the UI thread
+//! into thumbnails and a waveform, presets reframe the portrait, bad files show the CLI's
+//! message, and user presets are saved from the window.
+
+#![cfg(feature = "gui")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use avatar_studio::ui::{StudioApp, StudioOptions};
+use common::{sine, write_wav};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use image::{Rgb, RgbImage};
+
+#[derive(Debug)]
+struct TestDrop(PathBuf);
+
+impl egui::DroppedFile for TestDrop {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn studio(preset_dir: &Path) -> Harness<'static, StudioApp> {
+    let options = StudioOptions {
+        preset_dir: preset_dir.to_path_buf(),
+        restore_session: false,
+        open_files: Vec::new(),
+    };
+    Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_eframe(move |cc| StudioApp::new(cc, options))
+}
+
+fn drop_files(harness: &mut Harness<'static, StudioApp>, paths: &[&Path]) {
+    for path in paths {
+        harness
+            .input_mut()
+            .dropped_files
+            .push(Arc::new(TestDrop(path.to_path_buf())));
+    }
+    harness.step();
+}
+
+/// Steps the UI until the background loads finish (they run on their own threads).
+fn settle(harness: &mut Harness<'static, StudioApp>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // A click lands in one frame; the work it starts is requested in the next.
+    harness.step();
+    harness.step();
+    while harness.state().is_loading() {
+        assert!(Instant::now() < deadline, "inputs did not load in time");
+        std::thread::sleep(Duration::from_millis(20));
+        harness.step();
+    }
+    harness.run();
+}
+
+fn inputs(dir: &Path) -> (PathBuf, PathBuf) {
+    let image = dir.join("face.png");
+    RgbImage::from_fn(720, 400, |x, y| Rgb([(x / 3) as u8, (y / 2) as u8, 140]))
+        .save(&image)
+        .unwrap();
+    let audio = dir.join("voice.wav");
+    write_wav(&audio, &sine(180.0, 22_050, 5.0, 1), 22_050, 1, 16);
+    (image, audio)
+}
+
+#[test]
+fn dropped_files_load_into_the_inputs_and_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, audio) = inputs(dir.path());
+    let mut harness = studio(&dir.path().join("presets"));
+    harness.run();
+    harness.get_by_label_contains("Drop a portrait here");
+    drop_files(&mut harness, &[&image, &audio]);
+    settle(&mut harness);
+
+    harness.get_by_label("face.png");
+    harness.get_by_label_contains("720×400, framed as 704×384");
+    harness.get_by_label("voice.wav");
+    harness.get_by_label_contains("22050 Hz · 1 channel · covers 3 clips");
+    harness.get_by_label_contains("3 clips make a 0:05.0 video of 125 frames, 704×384 at 25 fps");
+    assert_eq!(
+        harness.state().session().image.as_deref(),
+        Some(image.as_path())
+    );
+}
+
+#[test]
+fn choosing_a_preset_reframes_the_portrait() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, audio) = inputs(dir.path());
+    let mut harness = studio(&dir.path().join("presets"));
+    drop_files(&mut harness, &[&image, &audio]);
+    settle(&mut harness);
+
+    harness.get_by_label("Preset").click();
+    harness.run();
+    harness.get_by_label("quick preview").click();
+    settle(&mut harness);
+    assert_eq!(harness.state().session().settings.sample_steps, 3);
+    harness.get_by_label_contains("framed as 384×256");
+    // The quick preview asks for at most 10 clips; the voice covers 3.
+    harness.get_by_label_contains("3 clips make a 0:05.0 video of 125 frames, 384×256");
+}
+
+#[test]
+fn bad_files_show_the_same_message_as_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.png");
+    std::fs::write(&notes, "meeting notes").unwrap();
+    let short = dir.path().join("hello.wav");
+    write_wav(&short, &sine(200.0, 16_000, 0.1, 1), 16_000, 1, 16);
+    let other = dir.path().join("slides.pdf");
+    std::fs::write(&other, "%PDF").unwrap();
+
+    let mut harness = studio(&dir.path().join("presets"));
+    drop_files(&mut harness, &[&notes, &short, &other]);
+    settle(&mut harness);
+    let image_error = harness.state().portrait_error().unwrap().to_string();
+    assert!(
+        image_error.contains("notes.png: not a usable image"),
+        "{image_error}"
+    );
+    harness.get_by_label(&image_error);
+    let voice_error = harness.state().voice_error().unwrap().to_string();
+    assert!(
+        voice_error.contains("hello.wav: the audio is 0.10 s long"),
+        "{voice_error}"
+    );
+    harness.get_by_label(&voice_error);
+    harness.get_by_label_contains("slides.pdf: not a portrait or voice file");
+}
+
+#[test]
+fn a_user_preset_is_saved_from_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset_dir = dir.path().join("presets");
+    let mut harness = studio(&preset_dir);
+    harness.run();
+    harness.get_by_label("New name").focus();
+    harness.get_by_label("New name").type_text("Interview");
+    harness.run();
+    harness.get_by_label("Save as").click();
+    harness.run();
+    assert!(preset_dir.join("Interview.toml").is_file());
+    harness.get_by_label_contains("Saved preset 'Interview'");
+    assert_eq!(
+        harness.state().session().preset.as_deref(),
+        Some("Interview")
+    );
+}
