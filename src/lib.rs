@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod inputs;
 pub mod media;
+pub mod memory;
 pub mod settings;
 #[cfg(feature = "gui")]
 pub mod ui;

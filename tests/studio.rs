@@ -141,6 +141,33 @@ fn bad_files_show_the_same_message_as_the_cli() {
 }
 
 #[test]
+fn gpu_memory_panel_shows_gauges_or_a_calm_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = studio(&dir.path().join("presets"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        harness.step();
+        if harness
+            .query_by_label_contains("Looking for NVIDIA GPUs")
+            .is_none()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the GPU monitor never answered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    match nvml_wrapper::Nvml::init() {
+        Ok(_) => {
+            harness.get_by_label_contains("GB used");
+        }
+        Err(_) => {
+            harness.get_by_label("No NVIDIA GPU found.");
+            harness.get_by_label_contains("Renders will run on the CPU");
+        }
+    }
+}
+
+#[test]
 fn a_user_preset_is_saved_from_the_window() {
     let dir = tempfile::tempdir().unwrap();
     let preset_dir = dir.path().join("presets");

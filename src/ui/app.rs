@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::media::portrait::PreparedPortrait;
 use crate::media::timeline::{AudioTimeline, ConvStack};
 use crate::media::voice::Voice;
+use crate::memory::monitor::MemoryMonitor;
 use crate::settings::GenerationSettings;
 use crate::settings::presets::{Preset, PresetStore};
 
@@ -17,6 +18,8 @@ use super::loader::{InputKind, Loaded, Loader};
 use super::waveform::WaveformPeaks;
 
 const SESSION_KEY: &str = "avatar-studio-session";
+/// How often the GPU gauges refresh.
+const MEMORY_SAMPLE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Where the studio keeps its files; tests point these at temporary folders.
 #[derive(Debug, Clone)]
@@ -128,6 +131,7 @@ pub struct StudioApp {
     pub(super) portrait: Slot<PortraitView>,
     pub(super) voice: Slot<VoiceView>,
     pub(super) notice: Option<Notice>,
+    pub(super) memory: MemoryMonitor,
     loader: Loader,
     portrait_request: u64,
     voice_request: u64,
@@ -150,6 +154,10 @@ impl StudioApp {
             portrait: Slot::Empty,
             voice: Slot::Empty,
             notice: None,
+            memory: {
+                let repaint = cc.egui_ctx.clone();
+                MemoryMonitor::start(MEMORY_SAMPLE_INTERVAL, move || repaint.request_repaint())
+            },
             loader: Loader::new(cc.egui_ctx.clone()),
             portrait_request: 0,
             voice_request: 0,
@@ -355,6 +363,10 @@ impl eframe::App for StudioApp {
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| self.inputs_panel(ui));
             });
+        egui::Panel::right("gpu")
+            .resizable(false)
+            .exact_size(260.0)
+            .show(ui, |ui| self.memory_panel(ui));
         egui::Panel::bottom("render").show(ui, |ui| self.render_summary(ui));
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| self.settings_panel(ui));

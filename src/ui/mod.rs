@@ -5,6 +5,7 @@ mod app;
 mod chrome;
 mod inputs_panel;
 mod loader;
+mod memory_panel;
 mod settings_panel;
 mod waveform;
 
