@@ -1,0 +1,14 @@
+//! The LiveAvatar S2V diffusion transformer, generic over the burn backend. Pure math: weights
+//! arrive through `crate::weights`, and nothing here touches files.
+
+pub mod audio;
+pub mod config;
+pub mod dit;
+pub mod kv_cache;
+pub mod layers;
+pub mod motion;
+pub mod rope;
+
+pub use config::{DitConfig, Geometry};
+pub use dit::{DitModel, Numerics, StreamInput, TextContext};
+pub use kv_cache::{CondCache, KvCache, RingCache};

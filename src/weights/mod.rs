@@ -1,0 +1,12 @@
+//! Loading DiT weights from safetensors checkpoints: file access, folder layouts, the key map
+//! onto the model's modules and the LoRA merge applied while loading.
+
+pub mod checkpoint;
+pub mod error;
+pub mod lora;
+pub mod safetensors;
+
+pub use checkpoint::{DitCheckpoint, WeightSet};
+pub use error::WeightsError;
+pub use lora::LoraAdapter;
+pub use safetensors::{SafetensorsFile, StoredDtype, TensorInfo};
