@@ -44,6 +44,18 @@ impl FlowMatchSchedule {
         Self { sigmas, timesteps }
     }
 
+    /// The scheduler's training sigmas for `k = train_steps..1`, computed in f32.
+    pub fn training_sigmas(train_steps: usize, shift: f64) -> Vec<f32> {
+        let shift = shift as f32;
+        (1..=train_steps)
+            .rev()
+            .map(|k| {
+                let s = (k as f64 / train_steps as f64) as f32;
+                shift * s / (1.0 + (shift - 1.0) * s)
+            })
+            .collect()
+    }
+
     /// The LiveAvatar setting: 1000 training steps, shift 3.
     pub fn liveavatar(steps: usize) -> Self {
         Self::new(steps, 1000, 3.0)
