@@ -4,6 +4,7 @@
 pub mod audio;
 pub mod config;
 pub mod dit;
+pub mod inventory;
 pub mod kv_cache;
 pub mod layers;
 pub mod motion;

@@ -118,3 +118,55 @@ pub fn geometry_number(manifest: &serde_json::Value, key: &str) -> usize {
         .as_u64()
         .unwrap_or_else(|| panic!("manifest geometry.{key} missing")) as usize
 }
+
+/// Writes an f32 safetensors file (for loader tests that need malformed or re-laid-out files).
+pub fn write_safetensors(
+    path: &std::path::Path,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    metadata: &[(&str, &str)],
+) {
+    let mut header = serde_json::Map::new();
+    if !metadata.is_empty() {
+        let map: serde_json::Map<String, serde_json::Value> = metadata
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect();
+        header.insert("__metadata__".into(), serde_json::Value::Object(map));
+    }
+    let mut data = Vec::new();
+    for (name, shape, values) in tensors {
+        let begin = data.len();
+        for v in values {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [begin, data.len()]}),
+        );
+    }
+    let header =
+        serde_json::to_vec(&serde_json::Value::Object(header)).unwrap_or_else(|e| panic!("{e}"));
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(&data);
+    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// Every tensor of a fixture file as `(name, shape, values)`.
+pub fn all_tensors(file: &SafetensorsFile) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    file.tensors()
+        .keys()
+        .map(|k| {
+            let (v, s) = file.read_f32(k).unwrap_or_else(|e| panic!("{e}"));
+            (k.clone(), s, v)
+        })
+        .collect()
+}
+
+/// A fresh scratch folder under cargo's per-target temp dir.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir
+}
