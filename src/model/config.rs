@@ -122,16 +122,16 @@ impl DitConfig {
 
     /// Checks the shape rules the model relies on.
     pub fn validate(&self) -> Result<(), String> {
-        if self.num_heads == 0 || self.dim % self.num_heads != 0 {
+        if self.num_heads == 0 || !self.dim.is_multiple_of(self.num_heads) {
             return Err(format!(
                 "dim {} is not a multiple of num_heads {}",
                 self.dim, self.num_heads
             ));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return Err(format!("head dim {} must be even", self.head_dim()));
         }
-        if self.dim % 4 != 0 {
+        if !self.dim.is_multiple_of(4) {
             return Err(format!(
                 "dim {} must be a multiple of 4 (audio encoder)",
                 self.dim

@@ -90,6 +90,14 @@ pub struct DitBlock<B: Backend> {
     pub ffn_out: Linear<B>,
 }
 
+/// Model-wide values every block call needs.
+#[derive(Debug, Clone, Copy)]
+struct BlockSettings {
+    heads: usize,
+    numerics: Numerics,
+    eps: f64,
+}
+
 /// What self-attention attends to in a block call.
 enum SelfAttentionMode<'a, B: Backend> {
     /// Sink prefill: cond tokens attend to each other; their K / V go to the cond cache.
@@ -209,11 +217,14 @@ impl<B: Backend> DitBlock<B> {
         x: Tensor<B, 2>,
         modulation: Tensor<B, 3>,
         text: &(Tensor<B, 4>, Tensor<B, 4>),
-        heads: usize,
-        numerics: Numerics,
-        eps: f64,
+        settings: BlockSettings,
         mode: SelfAttentionMode<'_, B>,
     ) -> Tensor<B, 2> {
+        let BlockSettings {
+            heads,
+            numerics,
+            eps,
+        } = settings;
         let [tokens, dim] = x.dims();
         let groups = modulation.dims()[0];
         let per_group = tokens / groups;
@@ -359,6 +370,14 @@ impl<B: Backend> DitModel<B> {
 
     fn heads(&self) -> usize {
         self.config.num_heads
+    }
+
+    fn block_settings(&self) -> BlockSettings {
+        BlockSettings {
+            heads: self.heads(),
+            numerics: self.numerics,
+            eps: self.config.eps,
+        }
     }
 
     /// Embeds the text context (`[tokens, text_dim]`, zero-padded to `text_len`; longer
@@ -534,9 +553,7 @@ impl<B: Backend> DitModel<B> {
                 x,
                 modulation.clone(),
                 &text.layers[layer],
-                self.heads(),
-                self.numerics,
-                self.config.eps,
+                self.block_settings(),
                 SelfAttentionMode::Sink {
                     rope: &rope,
                     cond: &mut *cond,
@@ -580,9 +597,7 @@ impl<B: Backend> DitModel<B> {
                 x,
                 modulation.clone(),
                 &text.layers[layer],
-                self.heads(),
-                self.numerics,
-                self.config.eps,
+                self.block_settings(),
                 SelfAttentionMode::Stream {
                     rope: &rope,
                     cond_rope: &cond_rope,

@@ -69,10 +69,14 @@ impl<B: Backend> RingCache<B> {
         keys: Tensor<B, 3>,
         values: Tensor<B, 3>,
     ) -> (Tensor<B, 3>, Tensor<B, 3>) {
-        let tokens = keys.dims()[0];
-        let range = slot.write_offset..slot.write_offset + tokens;
-        let k = self.keys[layer].clone().slice_assign([range.clone()], keys);
-        let v = self.values[layer].clone().slice_assign([range], values);
+        let [tokens, heads, head_dim] = keys.dims();
+        let region = [
+            slot.write_offset..slot.write_offset + tokens,
+            0..heads,
+            0..head_dim,
+        ];
+        let k = self.keys[layer].clone().slice_assign(region.clone(), keys);
+        let v = self.values[layer].clone().slice_assign(region, values);
         self.keys[layer] = k.clone();
         self.values[layer] = v.clone();
         (
@@ -127,11 +131,13 @@ impl<B: Backend> CondCache<B> {
 
     /// Stores a sink pass' keys / values of `layer` from slot 0.
     pub fn write(&mut self, layer: usize, keys: Tensor<B, 3>, values: Tensor<B, 3>) {
-        let tokens = keys.dims()[0].min(self.capacity);
+        let [tokens, heads, head_dim] = keys.dims();
+        let tokens = tokens.min(self.capacity);
         let keys = keys.narrow(0, 0, tokens);
         let values = values.narrow(0, 0, tokens);
-        self.keys[layer] = self.keys[layer].clone().slice_assign([0..tokens], keys);
-        self.values[layer] = self.values[layer].clone().slice_assign([0..tokens], values);
+        let region = [0..tokens, 0..heads, 0..head_dim];
+        self.keys[layer] = self.keys[layer].clone().slice_assign(region.clone(), keys);
+        self.values[layer] = self.values[layer].clone().slice_assign(region, values);
         if layer == 0 {
             self.len = self.len.max(tokens);
         }
