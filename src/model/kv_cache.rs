@@ -6,6 +6,12 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::config::{DitConfig, Geometry};
 
+/// Moves a cached tensor out, leaving an empty placeholder that is overwritten right after.
+fn take_tensor<B: Backend>(slot: &mut Tensor<B, 3>) -> Tensor<B, 3> {
+    let placeholder = Tensor::empty([0, 0, 0], &slot.device());
+    std::mem::replace(slot, placeholder)
+}
+
 /// Rolling cache of one denoising step: per layer `[capacity, heads, head_dim]` keys / values.
 #[derive(Debug, Clone)]
 pub struct RingCache<B: Backend> {
@@ -75,8 +81,10 @@ impl<B: Backend> RingCache<B> {
             0..heads,
             0..head_dim,
         ];
-        let k = self.keys[layer].clone().slice_assign(region.clone(), keys);
-        let v = self.values[layer].clone().slice_assign(region, values);
+        // Taking the stored tensors out leaves them uniquely owned, so backends can write in
+        // place instead of copying the whole ring on every call.
+        let k = take_tensor(&mut self.keys[layer]).slice_assign(region.clone(), keys);
+        let v = take_tensor(&mut self.values[layer]).slice_assign(region, values);
         self.keys[layer] = k.clone();
         self.values[layer] = v.clone();
         (
@@ -136,8 +144,8 @@ impl<B: Backend> CondCache<B> {
         let keys = keys.narrow(0, 0, tokens);
         let values = values.narrow(0, 0, tokens);
         let region = [0..tokens, 0..heads, 0..head_dim];
-        self.keys[layer] = self.keys[layer].clone().slice_assign(region.clone(), keys);
-        self.values[layer] = self.values[layer].clone().slice_assign(region, values);
+        self.keys[layer] = take_tensor(&mut self.keys[layer]).slice_assign(region.clone(), keys);
+        self.values[layer] = take_tensor(&mut self.values[layer]).slice_assign(region, values);
         if layer == 0 {
             self.len = self.len.max(tokens);
         }

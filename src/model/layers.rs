@@ -153,18 +153,31 @@ pub fn round_to_bf16<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D
     x.cast(FloatDType::BF16).cast(FloatDType::F32)
 }
 
+/// Largest attention score matrix materialised at once (elements); bigger problems are split
+/// over heads so that a 14B streaming call does not need the full `[heads, Lq, Lk]` at once.
+const MAX_SCORE_ELEMENTS: usize = 1 << 28;
+
 /// Scaled dot-product attention without mask. Inputs are `[batch, len, heads, head_dim]`;
 /// the output is `[batch, len_q, heads·head_dim]`.
 pub fn attention<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 3> {
     let [batch, len_q, heads, head_dim] = q.dims();
+    let len_k = k.dims()[1];
+    let per_head = (batch * len_q * len_k).max(1);
+    let heads_per_chunk = (MAX_SCORE_ELEMENTS / per_head).clamp(1, heads.max(1));
     let scale = 1.0 / (head_dim as f64).sqrt();
     let q = q.swap_dims(1, 2);
     let k = k.swap_dims(1, 2);
     let v = v.swap_dims(1, 2);
-    let scores = q.matmul(k.transpose()).mul_scalar(scale);
-    let weights = softmax(scores, 3);
-    weights
-        .matmul(v)
+    let mut outputs = Vec::with_capacity(heads.div_ceil(heads_per_chunk));
+    for first in (0..heads).step_by(heads_per_chunk) {
+        let count = heads_per_chunk.min(heads - first);
+        let qh = q.clone().narrow(1, first, count);
+        let kh = k.clone().narrow(1, first, count);
+        let vh = v.clone().narrow(1, first, count);
+        let scores = qh.matmul(kh.transpose()).mul_scalar(scale);
+        outputs.push(softmax(scores, 3).matmul(vh));
+    }
+    Tensor::cat(outputs, 1)
         .swap_dims(1, 2)
         .reshape([batch, len_q, heads * head_dim])
 }

@@ -179,3 +179,14 @@ impl DitCheckpoint {
         folder.join(CONFIG_FILE)
     }
 }
+
+impl DitCheckpoint {
+    /// Builds the DiT from this checkpoint, merging `lora` if given.
+    pub fn load_model<B: Backend>(
+        &self,
+        lora: Option<&super::LoraAdapter>,
+        device: &B::Device,
+    ) -> Result<crate::model::DitModel<B>, WeightsError> {
+        crate::model::DitModel::load(&self.config, &self.weights, lora, device)
+    }
+}
