@@ -5,7 +5,7 @@
 use super::config::DitConfig;
 
 /// The parts of the DiT that spec §3.1.12 accounts separately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum Component {
     Blocks,
     AudioInjectorAttention,
@@ -198,7 +198,7 @@ pub fn parameter_inventory(config: &DitConfig) -> Vec<ParameterSpec> {
 }
 
 /// Parameter and byte totals of an inventory.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SizeSummary {
     pub parameters: u64,
     pub bf16_bytes: u64,

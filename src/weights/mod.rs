@@ -3,6 +3,8 @@
 
 pub mod checkpoint;
 pub mod error;
+pub mod fp8;
+pub mod inspect;
 pub mod lora;
 pub mod safetensors;
 
