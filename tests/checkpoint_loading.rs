@@ -5,7 +5,7 @@ mod common;
 
 use avatar_studio::model::dit::StreamInput;
 use avatar_studio::model::{DitModel, KvCache};
-use avatar_studio::weights::{DitCheckpoint, SafetensorsFile, WeightSet, WeightsError};
+use avatar_studio::weights::{DitCheckpoint, SafetensorsFile, WeightSet, WeightsError, load_dit};
 use common::*;
 
 type B = TestBackend;
@@ -139,7 +139,7 @@ fn missing_and_misshaped_tensors_are_named() {
     let path = dir.join("missing.safetensors");
     write_safetensors(&path, &missing, &[]);
     let set = WeightSet::open(std::slice::from_ref(&path)).unwrap_or_else(|e| panic!("{e}"));
-    match DitModel::<B>::load(&config, &set, None, &device) {
+    match load_dit::<B>(&config, &set, None, &device) {
         Err(WeightsError::MissingKey { path: p, key }) => {
             assert_eq!(key, "blocks.2.ffn.0.bias");
             assert_eq!(p, path);
@@ -160,7 +160,7 @@ fn missing_and_misshaped_tensors_are_named() {
     let path = dir.join("reshaped.safetensors");
     write_safetensors(&path, &reshaped, &[]);
     let set = WeightSet::open(std::slice::from_ref(&path)).unwrap_or_else(|e| panic!("{e}"));
-    match DitModel::<B>::load(&config, &set, None, &device) {
+    match load_dit::<B>(&config, &set, None, &device) {
         Err(WeightsError::Shape { key, found, .. }) => {
             assert_eq!(key, "head.modulation");
             assert_eq!(found.len(), 2);

@@ -4,7 +4,7 @@
 mod common;
 
 use avatar_studio::model::DitModel;
-use avatar_studio::weights::{LoraAdapter, SafetensorsFile, WeightSet};
+use avatar_studio::weights::{LoraAdapter, SafetensorsFile, WeightSet, load_dit};
 use burn::tensor::Tensor;
 use common::*;
 
@@ -19,7 +19,7 @@ fn load() -> (serde_json::Value, DitModel<B>, SafetensorsFile) {
         WeightSet::open(&[fixture("dit/dit_base.safetensors")]).unwrap_or_else(|e| panic!("{e}"));
     let lora = LoraAdapter::open(fixture("dit/dit_lora.safetensors"), None, None)
         .unwrap_or_else(|e| panic!("{e}"));
-    let model = DitModel::<B>::load(&config, &weights, Some(&lora), &Default::default())
+    let model = load_dit::<B>(&config, &weights, Some(&lora), &Default::default())
         .unwrap_or_else(|e| panic!("{e}"));
     (manifest, model, open("dit/dit_run.safetensors"))
 }

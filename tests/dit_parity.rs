@@ -6,7 +6,7 @@ mod common;
 
 use avatar_studio::model::{DitConfig, DitModel, KvCache, Numerics, StreamInput, TextContext};
 use avatar_studio::sampler::FlowMatchSchedule;
-use avatar_studio::weights::{LoraAdapter, SafetensorsFile, WeightSet};
+use avatar_studio::weights::{LoraAdapter, SafetensorsFile, WeightSet, load_dit};
 use burn::tensor::Tensor;
 use common::*;
 
@@ -26,7 +26,7 @@ fn load_fixture() -> Fixture {
         WeightSet::open(&[fixture("dit/dit_base.safetensors")]).unwrap_or_else(|e| panic!("{e}"));
     let lora = LoraAdapter::open(fixture("dit/dit_lora.safetensors"), None, None)
         .unwrap_or_else(|e| panic!("{e}"));
-    let model = DitModel::<B>::load(&config, &weights, Some(&lora), &Default::default())
+    let model = load_dit::<B>(&config, &weights, Some(&lora), &Default::default())
         .unwrap_or_else(|e| panic!("{e}"));
     Fixture {
         config,

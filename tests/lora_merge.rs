@@ -6,7 +6,7 @@ mod common;
 use avatar_studio::model::dit::lora_target_count;
 use avatar_studio::model::layers::Linear;
 use avatar_studio::model::{DitConfig, DitModel};
-use avatar_studio::weights::{LoraAdapter, WeightSet, WeightsError};
+use avatar_studio::weights::{LoraAdapter, WeightSet, WeightsError, load_dit};
 use common::*;
 
 type B = TestBackend;
@@ -67,7 +67,7 @@ fn merged_weights_match_peft() {
     assert_eq!(lora.len(), targets);
     assert_eq!(lora_target_count(&config), targets);
 
-    let model = DitModel::<B>::load(&config, &weights, Some(&lora), &Default::default())
+    let model = load_dit::<B>(&config, &weights, Some(&lora), &Default::default())
         .unwrap_or_else(|e| panic!("{e}"));
     let expected = open("dit/dit_lora_merged_expected.safetensors");
     let base = open("dit/dit_base.safetensors");
@@ -121,7 +121,7 @@ fn lora_with_missing_pairs_is_rejected() {
     write_safetensors(&path, &tensors, &metadata);
     let partial = LoraAdapter::open(&path, None, None).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(partial.len() + 1, full.tensors().len() / 2);
-    match DitModel::<B>::load(&config, &weights, Some(&partial), &Default::default()) {
+    match load_dit::<B>(&config, &weights, Some(&partial), &Default::default()) {
         Err(WeightsError::Lora { path: p, reason }) => {
             assert_eq!(p, path);
             assert!(reason.contains("target linears merged"), "{reason}");

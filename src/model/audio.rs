@@ -6,8 +6,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::config::DitConfig;
-use super::layers::{CausalConv1d, Linear, RmsNorm, WeightSource, attention, layer_norm};
-use crate::weights::WeightsError;
+use super::layers::{CausalConv1d, Linear, ParameterSource, RmsNorm, attention, layer_norm};
 
 /// Audio tokens for the latent frames of one streaming call.
 #[derive(Debug, Clone)]
@@ -44,7 +43,7 @@ pub struct CausalAudioEncoder<B: Backend> {
 }
 
 impl<B: Backend> CausalAudioEncoder<B> {
-    pub fn load(src: &WeightSource<'_, B>, config: &DitConfig) -> Result<Self, WeightsError> {
+    pub fn load<S: ParameterSource<B>>(src: &S, config: &DitConfig) -> Result<Self, S::Error> {
         let p = "casual_audio_encoder";
         let hidden = config.dim;
         let n = config.num_audio_token;
@@ -166,11 +165,11 @@ pub struct AudioInjector<B: Backend> {
 }
 
 impl<B: Backend> AudioInjector<B> {
-    pub fn load(
-        src: &WeightSource<'_, B>,
+    pub fn load<S: ParameterSource<B>>(
+        src: &S,
         config: &DitConfig,
         index: usize,
-    ) -> Result<Self, WeightsError> {
+    ) -> Result<Self, S::Error> {
         let d = config.dim;
         let p = format!("audio_injector.injector.{index}");
         Ok(Self {

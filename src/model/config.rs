@@ -2,11 +2,7 @@
 //! `config.json`. Fields that diffusers drops from that file (`text_dim`, `patch_size`, ...)
 //! fall back to the class defaults, i.e. the Wan2.2-S2V-14B values.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
-
-use crate::weights::WeightsError;
 
 /// Model hyper-parameters. Defaults are the released 14B values (spec §2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,6 +78,11 @@ impl Default for DitConfig {
     }
 }
 
+/// A config that violates a shape rule the model relies on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid DiT config: {0}")]
+pub struct InvalidConfig(pub String);
+
 /// Token counts of one video size (latent grid `h × w`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
@@ -101,23 +102,6 @@ impl DitConfig {
     /// Parses a `config.json` text; absent keys take the 14B defaults.
     pub fn from_json_str(text: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
-    }
-
-    /// Reads `<folder>/config.json`.
-    pub fn from_folder(folder: &Path) -> Result<Self, WeightsError> {
-        let path = crate::weights::DitCheckpoint::config_path(folder);
-        let text = std::fs::read_to_string(&path).map_err(|source| WeightsError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let config = Self::from_json_str(&text).map_err(|e| WeightsError::Json {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        config
-            .validate()
-            .map_err(|reason| WeightsError::Layout { path, reason })?;
-        Ok(config)
     }
 
     /// Checks the shape rules the model relies on.
@@ -149,6 +133,18 @@ impl DitConfig {
         }
         if self.patch_size[0] != 1 {
             return Err("only a temporal patch size of 1 is supported".into());
+        }
+        if !self.zero_timestep {
+            return Err("zero_timestep = false is not supported (the reference asserts)".into());
+        }
+        if !self.enable_adain || self.adain_mode != "attn_norm" {
+            return Err("only enable_adain with adain_mode \"attn_norm\" is supported".into());
+        }
+        if !self.enable_framepack {
+            return Err("enable_framepack = false is not supported".into());
+        }
+        if !self.freq_dim.is_multiple_of(2) || self.frames_per_block == 0 {
+            return Err("freq_dim must be even and frames_per_block positive".into());
         }
         Ok(())
     }

@@ -6,15 +6,14 @@ use burn::tensor::activation::{gelu_approximate, silu};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 
 use super::audio::{AudioInjector, AudioTokens, CausalAudioEncoder};
-use super::config::{DitConfig, Geometry};
+use super::config::{DitConfig, Geometry, InvalidConfig};
 use super::kv_cache::{CondCache, RingCache};
 use super::layers::{
-    AffineLayerNorm, Linear, PatchConv3d, RmsNorm, WeightSource, attention, layer_norm,
+    AffineLayerNorm, Linear, ParameterSource, PatchConv3d, RmsNorm, attention, layer_norm,
     round_to_bf16,
 };
 use super::motion::{FramePack, motion_rope_groups};
 use super::rope::{RopeGroup, RopeTable};
-use crate::weights::{LoraAdapter, WeightSet, WeightsError};
 
 /// Reference precision quirks that a float32 run reproduces (both on for parity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,11 +115,11 @@ enum SelfAttentionMode<'a, B: Backend> {
 }
 
 impl<B: Backend> DitBlock<B> {
-    fn load(
-        src: &WeightSource<'_, B>,
+    fn load<S: ParameterSource<B>>(
+        src: &S,
         config: &DitConfig,
         index: usize,
-    ) -> Result<Self, WeightsError> {
+    ) -> Result<Self, S::Error> {
         let d = config.dim;
         let p = format!("blocks.{index}");
         let eps = config.eps;
@@ -286,76 +285,51 @@ const MASK_REF: usize = 1;
 const MASK_MOTION: usize = 2;
 
 impl<B: Backend> DitModel<B> {
-    /// Builds the model from `weights`, merging `lora` into its target linears. With a LoRA,
-    /// every pair of the file must land on a model linear and at least `expected_lora_pairs`
-    /// must match (defaults to the number of q/k/v/o/ffn linears of the config).
-    pub fn load(
-        config: &DitConfig,
-        weights: &WeightSet,
-        lora: Option<&LoraAdapter>,
-        device: &B::Device,
-    ) -> Result<Self, WeightsError> {
-        config.validate().map_err(|reason| WeightsError::Layout {
-            path: weights.location(),
-            reason,
-        })?;
-        let src = WeightSource::new(weights, lora, device);
+    /// Builds the model from `src`. The config is validated first; file-backed sources are in
+    /// `crate::weights` (`load_dit`, `DitCheckpoint::load_model`).
+    pub fn from_source<S>(config: &DitConfig, src: &S) -> Result<Self, S::Error>
+    where
+        S: ParameterSource<B>,
+        S::Error: From<InvalidConfig>,
+    {
+        config.validate().map_err(InvalidConfig)?;
         let d = config.dim;
         let model = Self {
             config: config.clone(),
             numerics: Numerics::default(),
             patch_embedding: PatchConv3d::load(
-                &src,
+                src,
                 "patch_embedding",
                 config.in_dim,
                 d,
                 config.patch_size,
             )?,
             cond_encoder: PatchConv3d::load(
-                &src,
+                src,
                 "cond_encoder",
                 config.cond_dim,
                 d,
                 config.patch_size,
             )?,
-            text_embedding_in: Linear::load(&src, "text_embedding.0", config.text_dim, d)?,
-            text_embedding_out: Linear::load(&src, "text_embedding.2", d, d)?,
-            time_embedding_in: Linear::load(&src, "time_embedding.0", config.freq_dim, d)?,
-            time_embedding_out: Linear::load(&src, "time_embedding.2", d, d)?,
-            time_projection: Linear::load(&src, "time_projection.1", d, 6 * d)?,
+            text_embedding_in: Linear::load(src, "text_embedding.0", config.text_dim, d)?,
+            text_embedding_out: Linear::load(src, "text_embedding.2", d, d)?,
+            time_embedding_in: Linear::load(src, "time_embedding.0", config.freq_dim, d)?,
+            time_embedding_out: Linear::load(src, "time_embedding.2", d, d)?,
+            time_projection: Linear::load(src, "time_projection.1", d, 6 * d)?,
             blocks: (0..config.num_layers)
-                .map(|i| DitBlock::load(&src, config, i))
+                .map(|i| DitBlock::load(src, config, i))
                 .collect::<Result<_, _>>()?,
-            head: Linear::load(&src, "head.head", d, config.out_dim * config.patch_volume())?,
+            head: Linear::load(src, "head.head", d, config.out_dim * config.patch_volume())?,
             head_modulation: src
                 .tensor::<3>("head.modulation", [1, 2, d])?
                 .reshape([2, d]),
             cond_mask: src.tensor::<2>("trainable_cond_mask.weight", [3, d])?,
-            audio_encoder: CausalAudioEncoder::load(&src, config)?,
+            audio_encoder: CausalAudioEncoder::load(src, config)?,
             audio_injectors: (0..config.audio_inject_layers.len())
-                .map(|j| AudioInjector::load(&src, config, j))
+                .map(|j| AudioInjector::load(src, config, j))
                 .collect::<Result<_, _>>()?,
-            frame_pack: FramePack::load(&src, config)?,
+            frame_pack: FramePack::load(src, config)?,
         };
-        if let Some(lora) = lora {
-            let merged = src.merged.borrow();
-            let expected = lora_target_count(config);
-            let unmatched: Vec<&str> = lora
-                .modules()
-                .filter(|m| !merged.iter().any(|x| x == m))
-                .collect();
-            if !unmatched.is_empty() || merged.len() < expected {
-                return Err(WeightsError::Lora {
-                    path: lora.path().to_path_buf(),
-                    reason: format!(
-                        "{} of {expected} target linears merged; {} file pairs matched no linear (first: {:?})",
-                        merged.len(),
-                        unmatched.len(),
-                        unmatched.first()
-                    ),
-                });
-            }
-        }
         Ok(model)
     }
 

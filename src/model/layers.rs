@@ -4,37 +4,21 @@
 use burn::tensor::activation::softmax;
 use burn::tensor::{FloatDType, Int, Tensor, TensorData, backend::Backend};
 
-use crate::weights::{LoraAdapter, WeightSet, WeightsError};
+/// Supplies parameters by state-dict key while a model is built (implemented by the
+/// checkpoint loader in `crate::weights`; tests may implement it over anything).
+pub trait ParameterSource<B: Backend> {
+    type Error;
 
-/// Where weights come from while a model is being built: the checkpoint and an optional LoRA.
-pub struct WeightSource<'a, B: Backend> {
-    pub weights: &'a WeightSet,
-    pub lora: Option<&'a LoraAdapter>,
-    pub device: &'a B::Device,
-    /// Module paths whose LoRA pair was merged, to check coverage afterwards.
-    pub merged: std::cell::RefCell<Vec<String>>,
-}
-
-impl<'a, B: Backend> WeightSource<'a, B> {
-    pub fn new(
-        weights: &'a WeightSet,
-        lora: Option<&'a LoraAdapter>,
-        device: &'a B::Device,
-    ) -> Self {
-        Self {
-            weights,
-            lora,
-            device,
-            merged: std::cell::RefCell::new(Vec::new()),
-        }
-    }
-
-    pub fn tensor<const D: usize>(
+    /// The tensor stored under `key`, which must have `shape`.
+    fn tensor<const D: usize>(
         &self,
         key: &str,
         shape: [usize; D],
-    ) -> Result<Tensor<B, D>, WeightsError> {
-        self.weights.tensor(key, shape, self.device)
+    ) -> Result<Tensor<B, D>, Self::Error>;
+
+    /// The `[out, in]` weight of the linear layer `module`, with any adapter merged in.
+    fn linear_weight(&self, module: &str, shape: [usize; 2]) -> Result<Tensor<B, 2>, Self::Error> {
+        self.tensor(&format!("{module}.weight"), shape)
     }
 }
 
@@ -48,20 +32,13 @@ pub struct Linear<B: Backend> {
 impl<B: Backend> Linear<B> {
     /// Loads `<prefix>.weight` (`[out, in]`) and `<prefix>.bias`, merging a LoRA pair if the
     /// adapter has one for `prefix`.
-    pub fn load(
-        src: &WeightSource<'_, B>,
+    pub fn load<S: ParameterSource<B>>(
+        src: &S,
         prefix: &str,
         in_features: usize,
         out_features: usize,
-    ) -> Result<Self, WeightsError> {
-        let mut weight =
-            src.tensor::<2>(&format!("{prefix}.weight"), [out_features, in_features])?;
-        if let Some(lora) = src.lora
-            && let Some(merged) = lora.merge(prefix, weight.clone(), src.device)?
-        {
-            weight = merged;
-            src.merged.borrow_mut().push(prefix.to_string());
-        }
+    ) -> Result<Self, S::Error> {
+        let weight = src.linear_weight(prefix, [out_features, in_features])?;
         let bias = src.tensor::<1>(&format!("{prefix}.bias"), [out_features])?;
         Ok(Self {
             weight_t: weight.transpose(),
@@ -93,12 +70,12 @@ pub struct RmsNorm<B: Backend> {
 }
 
 impl<B: Backend> RmsNorm<B> {
-    pub fn load(
-        src: &WeightSource<'_, B>,
+    pub fn load<S: ParameterSource<B>>(
+        src: &S,
         prefix: &str,
         dim: usize,
         eps: f64,
-    ) -> Result<Self, WeightsError> {
+    ) -> Result<Self, S::Error> {
         Ok(Self {
             weight: src.tensor::<1>(&format!("{prefix}.weight"), [dim])?,
             eps,
@@ -129,12 +106,12 @@ pub struct AffineLayerNorm<B: Backend> {
 }
 
 impl<B: Backend> AffineLayerNorm<B> {
-    pub fn load(
-        src: &WeightSource<'_, B>,
+    pub fn load<S: ParameterSource<B>>(
+        src: &S,
         prefix: &str,
         dim: usize,
         eps: f64,
-    ) -> Result<Self, WeightsError> {
+    ) -> Result<Self, S::Error> {
         Ok(Self {
             weight: src.tensor::<1>(&format!("{prefix}.weight"), [dim])?,
             bias: src.tensor::<1>(&format!("{prefix}.bias"), [dim])?,
@@ -192,13 +169,13 @@ pub struct PatchConv3d<B: Backend> {
 }
 
 impl<B: Backend> PatchConv3d<B> {
-    pub fn load(
-        src: &WeightSource<'_, B>,
+    pub fn load<S: ParameterSource<B>>(
+        src: &S,
         prefix: &str,
         in_channels: usize,
         out_channels: usize,
         kernel: [usize; 3],
-    ) -> Result<Self, WeightsError> {
+    ) -> Result<Self, S::Error> {
         let weight = src.tensor::<5>(
             &format!("{prefix}.weight"),
             [out_channels, in_channels, kernel[0], kernel[1], kernel[2]],
@@ -243,13 +220,13 @@ pub struct CausalConv1d<B: Backend> {
 impl<B: Backend> CausalConv1d<B> {
     const KERNEL: usize = 3;
 
-    pub fn load(
-        src: &WeightSource<'_, B>,
+    pub fn load<S: ParameterSource<B>>(
+        src: &S,
         prefix: &str,
         in_channels: usize,
         out_channels: usize,
         stride: usize,
-    ) -> Result<Self, WeightsError> {
+    ) -> Result<Self, S::Error> {
         let weight = src.tensor::<3>(
             &format!("{prefix}.weight"),
             [out_channels, in_channels, Self::KERNEL],

@@ -1,5 +1,5 @@
 //! The LiveAvatar S2V diffusion transformer, generic over the burn backend. Pure math: weights
-//! arrive through `crate::weights`, and nothing here touches files.
+//! arrive through a `layers::ParameterSource` (see `crate::weights`); nothing here touches files.
 
 pub mod audio;
 pub mod config;
@@ -10,6 +10,6 @@ pub mod layers;
 pub mod motion;
 pub mod rope;
 
-pub use config::{DitConfig, Geometry};
+pub use config::{DitConfig, Geometry, InvalidConfig};
 pub use dit::{DitModel, Numerics, StreamInput, TextContext};
 pub use kv_cache::{CondCache, KvCache, RingCache};

@@ -4,9 +4,8 @@
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::config::DitConfig;
-use super::layers::{PatchConv3d, WeightSource};
+use super::layers::{ParameterSource, PatchConv3d};
 use super::rope::RopeGroup;
-use crate::weights::WeightsError;
 
 /// The three FramePack projections.
 #[derive(Debug, Clone)]
@@ -18,7 +17,7 @@ pub struct FramePack<B: Backend> {
 }
 
 impl<B: Backend> FramePack<B> {
-    pub fn load(src: &WeightSource<'_, B>, config: &DitConfig) -> Result<Self, WeightsError> {
+    pub fn load<S: ParameterSource<B>>(src: &S, config: &DitConfig) -> Result<Self, S::Error> {
         let [pt, ph, pw] = config.patch_size;
         let channels = config.in_dim;
         Ok(Self {

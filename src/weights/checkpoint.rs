@@ -110,7 +110,7 @@ impl DitCheckpoint {
     /// Opens a folder in either the sharded or the single-file layout.
     pub fn open(folder: impl AsRef<Path>) -> Result<Self, WeightsError> {
         let folder = folder.as_ref().to_path_buf();
-        let config = DitConfig::from_folder(&folder)?;
+        let config = Self::read_config(&folder)?;
         let files = Self::weight_files(&folder)?;
         let weights = WeightSet::open(&files)?;
         Ok(Self {
@@ -178,6 +178,23 @@ impl DitCheckpoint {
     pub fn config_path(folder: &Path) -> PathBuf {
         folder.join(CONFIG_FILE)
     }
+
+    /// Reads and validates `<folder>/config.json`; keys it lacks take the 14B class defaults.
+    pub fn read_config(folder: &Path) -> Result<DitConfig, WeightsError> {
+        let path = Self::config_path(folder);
+        let text = std::fs::read_to_string(&path).map_err(|source| WeightsError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let config = DitConfig::from_json_str(&text).map_err(|e| WeightsError::Json {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        config
+            .validate()
+            .map_err(|reason| WeightsError::Layout { path, reason })?;
+        Ok(config)
+    }
 }
 
 impl DitCheckpoint {
@@ -187,6 +204,6 @@ impl DitCheckpoint {
         lora: Option<&super::LoraAdapter>,
         device: &B::Device,
     ) -> Result<crate::model::DitModel<B>, WeightsError> {
-        crate::model::DitModel::load(&self.config, &self.weights, lora, device)
+        super::load_dit(&self.config, &self.weights, lora, device)
     }
 }

@@ -32,6 +32,8 @@ pub enum WeightsError {
     Json { path: PathBuf, reason: String },
     #[error("{path}: {reason}")]
     Layout { path: PathBuf, reason: String },
+    #[error(transparent)]
+    InvalidConfig(#[from] crate::model::config::InvalidConfig),
     #[error("{path}: LoRA: {reason}")]
     Lora { path: PathBuf, reason: String },
 }
