@@ -4,7 +4,9 @@
 
 mod common;
 
-use avatar_studio::model::{DitConfig, DitModel, KvCache, Numerics, StreamInput, TextContext};
+use avatar_studio::model::{
+    DitConfig, DitModel, DitTrace, KvCache, Numerics, StreamInput, TextContext,
+};
 use avatar_studio::sampler::FlowMatchSchedule;
 use avatar_studio::weights::{LoraAdapter, SafetensorsFile, WeightSet, load_dit};
 use burn::tensor::Tensor;
@@ -189,26 +191,89 @@ fn ref_latents(f: &Fixture, key: &str) -> Tensor<B, 4> {
     squeeze_first(tensor::<5>(&f.run, key))
 }
 
+/// Block-level activations against `debug.<prefix>.*`: the block input at the embedding
+/// tolerance, block / audio / head outputs at the block tolerance of the fixture README.
+fn check_trace(f: &Fixture, prefix: &str, trace: &DitTrace<B>) {
+    let debug = |name: &str| floats(&f.run, &format!("debug.{prefix}.{name}"));
+    let input = trace
+        .block_input
+        .clone()
+        .unwrap_or_else(|| panic!("{prefix}: no block input"));
+    let d = Diff::of(&values(input), &debug("block_in"));
+    println!("debug.{prefix}.block_in: max abs {:.3e}", d.max_abs);
+    assert!(
+        d.max_abs <= 1e-5,
+        "{prefix} block_in: max abs {:e}",
+        d.max_abs
+    );
+    assert_eq!(trace.block_outputs.len(), f.config.num_layers);
+    let mut compared = Vec::new();
+    for (i, out) in trace.block_outputs.iter().enumerate() {
+        let name = format!("block{i}.out");
+        compared.push((name.clone(), Diff::of(&values(out.clone()), &debug(&name))));
+    }
+    for (i, out) in trace.after_audio.iter().enumerate() {
+        let name = format!("block{i}.after_audio");
+        compared.push((name.clone(), Diff::of(&values(out.clone()), &debug(&name))));
+    }
+    if let Some(head) = &trace.head {
+        compared.push((
+            "head.out".into(),
+            Diff::of(&values(head.clone()), &debug("head.out")),
+        ));
+    }
+    for (name, d) in &compared {
+        println!(
+            "debug.{prefix}.{name}: max abs {:.3e} rel-L2 {:.3e}",
+            d.max_abs,
+            d.rel_l2()
+        );
+        assert!(
+            d.max_abs <= 2e-3 && d.rel_l2() <= 1e-4,
+            "debug.{prefix}.{name}: max abs {:e}, rel-L2 {:e}",
+            d.max_abs,
+            d.rel_l2()
+        );
+    }
+}
+
+fn has_debug(f: &Fixture, prefix: &str) -> bool {
+    f.run
+        .tensors()
+        .contains_key(&format!("debug.{prefix}.block_in"))
+}
+
 /// Every streaming call in call order, fed the recorded inputs; caches fill from our own
-/// calls. Also checks the sink caches of both clips, the RoPE offsets and the ring offsets.
+/// calls. Also checks the sink caches of both clips, the RoPE and ring offsets, and the
+/// block-level debug activations of the traced sink and calls.
 #[test]
 fn teacher_forced_calls_match() {
     let f = load_fixture();
     let inputs = run_inputs(&f);
     let metas = call_meta(&f.run);
     let expected_v = tensor::<5>(&f.run, "v");
+    let fsl = geometry_number(&f.manifest, "fsl");
     let mut cache = new_cache(&f);
     let mut current_clip = None;
     let mut total = Diff::default();
+    let mut traced = 0;
     for (k, meta) in metas.iter().enumerate() {
         if current_clip != Some(meta.clip) {
             let key = format!("sink{}", meta.clip);
-            sink(
-                &f,
-                &inputs,
-                &mut cache,
+            let prefix = format!("sink_r{}", meta.clip);
+            let mut trace = DitTrace::default();
+            let record = has_debug(&f, &prefix);
+            f.model.sink_prefill_traced(
+                &mut cache.cond,
+                &inputs.text,
                 ref_latents(&f, &format!("{key}.ref_latents")),
+                inputs.motion.clone(),
+                record.then_some(&mut trace),
             );
+            if record {
+                check_trace(&f, &prefix, &trace);
+                traced += 1;
+            }
             check_sink(&f, &cache, &key);
             current_clip = Some(meta.clip);
         }
@@ -217,17 +282,24 @@ fn teacher_forced_calls_match() {
             meta.roll,
             "call {k}: ref roll"
         );
-        let fsl = geometry_number(&f.manifest, "fsl");
         assert_eq!(meta.current_start / fsl, meta.frame as usize);
         let slot = cache.steps[meta.step].slot(meta.current_start, f.config.frames_per_block * fsl);
         assert_eq!(slot.write_offset, meta.ring_offset, "call {k}: ring offset");
         let input = inputs.stream_input(&f, meta, pick(&inputs.x_in, k));
-        let v = f.model.forward_block(
+        let prefix = format!("call{k}");
+        let record = has_debug(&f, &prefix);
+        let mut trace = DitTrace::default();
+        let v = f.model.forward_block_traced(
             input,
             &mut cache.steps[meta.step],
             &cache.cond,
             &inputs.text,
+            record.then_some(&mut trace),
         );
+        if record {
+            check_trace(&f, &prefix, &trace);
+            traced += 1;
+        }
         let diff = Diff::of(&values(v), &values(pick::<5, 4>(&expected_v, k)));
         println!(
             "call {k:2} (clip {} block {} step {}): max abs {:.3e} rel-L2 {:.3e}",
@@ -243,6 +315,10 @@ fn teacher_forced_calls_match() {
         "all calls: max abs {:e}, rel-L2 {:e}",
         total.max_abs,
         total.rel_l2()
+    );
+    assert!(
+        traced >= 3,
+        "debug activations of the sink and two calls expected, got {traced}"
     );
     assert!(
         total.max_abs <= 5e-3,

@@ -67,6 +67,20 @@ pub struct StreamInput<B: Backend> {
     pub ref_offset: i64,
 }
 
+/// Intermediate activations of one call (`[tokens, dim]` each), for debugging and parity.
+#[derive(Debug, Clone, Default)]
+pub struct DitTrace<B: Backend> {
+    /// Hidden state entering block 0.
+    pub block_input: Option<Tensor<B, 2>>,
+    /// Output of every transformer block, before audio injection.
+    pub block_outputs: Vec<Tensor<B, 2>>,
+    /// Hidden state after each block's audio injection (equal to the block output where the
+    /// block is not injected). Empty for the sink.
+    pub after_audio: Vec<Tensor<B, 2>>,
+    /// Head output `[tokens, patch values]` before unpatchify (streaming calls only).
+    pub head: Option<Tensor<B, 2>>,
+}
+
 /// One transformer block.
 #[derive(Debug, Clone)]
 pub struct DitBlock<B: Backend> {
@@ -510,6 +524,18 @@ impl<B: Backend> DitModel<B> {
         ref_latents: Tensor<B, 4>,
         motion_latents: Tensor<B, 4>,
     ) -> Tensor<B, 2> {
+        self.sink_prefill_traced(cond, text, ref_latents, motion_latents, None)
+    }
+
+    /// [`Self::sink_prefill`] that also records the block input and outputs into `trace`.
+    pub fn sink_prefill_traced(
+        &self,
+        cond: &mut CondCache<B>,
+        text: &TextContext<B>,
+        ref_latents: Tensor<B, 4>,
+        motion_latents: Tensor<B, 4>,
+        mut trace: Option<&mut DitTrace<B>>,
+    ) -> Tensor<B, 2> {
         let [_, _, h, w] = ref_latents.dims();
         let geometry = self.config.geometry(h, w);
         let mut x = self.cond_tokens(ref_latents, motion_latents);
@@ -521,6 +547,9 @@ impl<B: Backend> DitModel<B> {
                 .narrow(0, 1, 1)
                 .narrow(1, 0, 1)
                 .reshape([1, 6, self.config.dim]);
+        if let Some(trace) = trace.as_deref_mut() {
+            trace.block_input = Some(x.clone());
+        }
         for (layer, block) in self.blocks.iter().enumerate() {
             x = block.forward(
                 layer,
@@ -533,6 +562,9 @@ impl<B: Backend> DitModel<B> {
                     cond: &mut *cond,
                 },
             );
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.block_outputs.push(x.clone());
+            }
         }
         x
     }
@@ -545,6 +577,18 @@ impl<B: Backend> DitModel<B> {
         ring: &mut RingCache<B>,
         cond: &CondCache<B>,
         text: &TextContext<B>,
+    ) -> Tensor<B, 4> {
+        self.forward_block_traced(input, ring, cond, text, None)
+    }
+
+    /// [`Self::forward_block`] that also records intermediate activations into `trace`.
+    pub fn forward_block_traced(
+        &self,
+        input: StreamInput<B>,
+        ring: &mut RingCache<B>,
+        cond: &CondCache<B>,
+        text: &TextContext<B>,
+        mut trace: Option<&mut DitTrace<B>>,
     ) -> Tensor<B, 4> {
         let [_, frames, h, w] = input.latents.dims();
         let geometry = self.config.geometry(h, w);
@@ -565,6 +609,9 @@ impl<B: Backend> DitModel<B> {
             .reshape([frames, 6, dim]);
 
         let mut x = x;
+        if let Some(trace) = trace.as_deref_mut() {
+            trace.block_input = Some(x.clone());
+        }
         for (layer, block) in self.blocks.iter().enumerate() {
             x = block.forward(
                 layer,
@@ -580,12 +627,22 @@ impl<B: Backend> DitModel<B> {
                     current_start: input.current_start,
                 },
             );
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.block_outputs.push(x.clone());
+            }
             if let Some(index) = self.config.injector_index(layer) {
                 x = x.clone() + self.audio_injectors[index].forward(x, &audio);
             }
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.after_audio.push(x.clone());
+            }
         }
         let head_time = time.embedding.narrow(0, 0, frames);
-        self.unpatchify(self.head_forward(x, head_time), grid)
+        let head = self.head_forward(x, head_time);
+        if let Some(trace) = trace {
+            trace.head = Some(head.clone());
+        }
+        self.unpatchify(head, grid)
     }
 
     /// Head: per-frame shift / scale from `head.modulation + e`, then the output linear.

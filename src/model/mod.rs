@@ -11,5 +11,5 @@ pub mod motion;
 pub mod rope;
 
 pub use config::{DitConfig, Geometry, InvalidConfig};
-pub use dit::{DitModel, Numerics, StreamInput, TextContext};
+pub use dit::{DitModel, DitTrace, Numerics, StreamInput, TextContext};
 pub use kv_cache::{CondCache, KvCache, RingCache};
