@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{FloatDType, Tensor, backend::Backend};
 
 use super::{SafetensorsFile, WeightsError};
 
@@ -171,7 +171,11 @@ impl LoraAdapter {
                 expected: vec![self.rank, in_features, out_features, self.rank],
             });
         }
-        Ok(Some(weight + b.matmul(a).mul_scalar(self.scale())))
+        // PEFT keeps adapters in f32 and rounds the merged sum once to the base dtype.
+        let dtype = weight.dtype();
+        let f32 = FloatDType::F32;
+        let delta = b.cast(f32).matmul(a.cast(f32)).mul_scalar(self.scale());
+        Ok(Some((weight.cast(f32) + delta).cast(dtype)))
     }
 
     fn path_buf(&self) -> PathBuf {
