@@ -99,3 +99,23 @@ fn config_json_keeps_class_defaults_for_dropped_fields() {
     assert_eq!(from_file.text_dim, DitConfig::default().text_dim);
     assert_eq!(from_file.patch_size, DitConfig::default().patch_size);
 }
+
+#[test]
+fn invalid_configs_are_rejected() {
+    let valid = dit_config(&manifest());
+    assert_eq!(valid.validate(), Ok(()));
+    let mut bad_heads = valid.clone();
+    bad_heads.num_heads = valid.dim + 1;
+    assert!(bad_heads.validate().is_err());
+    let mut bad_layer = valid.clone();
+    bad_layer.audio_inject_layers.push(valid.num_layers);
+    assert!(bad_layer.validate().is_err());
+    let mut duplicate = valid.clone();
+    duplicate
+        .audio_inject_layers
+        .push(valid.audio_inject_layers[0]);
+    assert!(duplicate.validate().is_err());
+    let mut zero_tokens = valid;
+    zero_tokens.num_audio_token = 0;
+    assert!(zero_tokens.validate().is_err());
+}

@@ -106,6 +106,33 @@ impl DitConfig {
 
     /// Checks the shape rules the model relies on.
     pub fn validate(&self) -> Result<(), String> {
+        let sizes = [
+            ("dim", self.dim),
+            ("ffn_dim", self.ffn_dim),
+            ("freq_dim", self.freq_dim),
+            ("in_dim", self.in_dim),
+            ("out_dim", self.out_dim),
+            ("text_dim", self.text_dim),
+            ("text_len", self.text_len),
+            ("audio_dim", self.audio_dim),
+            ("num_audio_token", self.num_audio_token),
+            ("cond_dim", self.cond_dim),
+            ("audio_encoder_layers", self.audio_encoder_layers),
+            ("patch height", self.patch_size[1]),
+            ("patch width", self.patch_size[2]),
+            ("first FramePack bucket", self.framepack_buckets[0]),
+        ];
+        if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("{name} must be positive"));
+        }
+        let mut layers = self.audio_inject_layers.clone();
+        layers.sort_unstable();
+        if layers.windows(2).any(|w| w[0] == w[1]) {
+            return Err(format!(
+                "audio_inject_layers {:?} lists a layer twice",
+                self.audio_inject_layers
+            ));
+        }
         if self.num_heads == 0 || !self.dim.is_multiple_of(self.num_heads) {
             return Err(format!(
                 "dim {} is not a multiple of num_heads {}",
