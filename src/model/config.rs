@@ -38,6 +38,9 @@ pub struct DitConfig {
     pub frames_per_block: usize,
     /// Temporal RoPE position of the reference latent before any rolling.
     pub ref_rope_position: i64,
+    /// Inclusive range the reference draws the per-call ref RoPE offset from
+    /// (`random.randint(4, 30)`); the pipeline picks the value, the model takes it as input.
+    pub ref_offset_range: [i64; 2],
     /// AdaLN epsilon inside the audio injector (diffusers default).
     pub adain_eps: f64,
     /// Epsilon of the audio encoder's LayerNorms.
@@ -72,6 +75,7 @@ impl Default for DitConfig {
             motion_frames: 73,
             frames_per_block: 3,
             ref_rope_position: 30,
+            ref_offset_range: [4, 30],
             adain_eps: 1e-5,
             audio_encoder_eps: 1e-6,
         }
