@@ -189,8 +189,9 @@ impl<B: Backend> PatchConv3d<B> {
         })
     }
 
-    /// `x` is `[C, T, H, W]`; returns tokens `[T', H'·W'... flattened frame-major, out]`
-    /// as `[T'·H'·W', out]` plus the output grid.
+    /// `x` is `[C, T, H, W]`; returns the tokens `[T'·H'·W', out]` (frame-major, then row,
+    /// then column) and the output grid `[T', H', W']`. Trailing remainders are dropped, as a
+    /// strided convolution does.
     pub fn forward(&self, x: Tensor<B, 4>) -> (Tensor<B, 2>, [usize; 3]) {
         let [channels, frames, height, width] = x.dims();
         let [kt, kh, kw] = self.kernel;
