@@ -5,6 +5,9 @@ pub mod cli;
 pub mod inputs;
 pub mod media;
 pub mod memory;
+pub mod model;
+pub mod sampler;
 pub mod settings;
 #[cfg(feature = "gui")]
 pub mod ui;
+pub mod weights;

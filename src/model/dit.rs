@@ -1,0 +1,678 @@
+//! The causal S2V diffusion transformer (`CausalWanModel_S2V`): embeddings, the zero-timestep
+//! modulation, attention blocks over [ring cache + cond cache], audio injection, the head and
+//! unpatchify, with the two inference entry points (sink prefill and streaming call).
+
+use burn::tensor::activation::{gelu_approximate, silu};
+use burn::tensor::{Tensor, TensorData, backend::Backend};
+
+use super::audio::{AudioInjector, AudioTokens, CausalAudioEncoder};
+use super::config::{DitConfig, Geometry, InvalidConfig};
+use super::kv_cache::{CondCache, RingCache};
+use super::layers::{
+    AffineLayerNorm, Linear, ParameterSource, PatchConv3d, RmsNorm, attention, layer_norm,
+    round_to_bf16,
+};
+use super::motion::{FramePack, motion_rope_groups};
+use super::rope::{RopeGroup, RopeTable};
+
+/// Reference precision quirks that a float32 run reproduces (both on for parity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Numerics {
+    /// Round the norm3 (cross-attention LayerNorm) input and output to bf16.
+    pub round_norm3_bf16: bool,
+    /// Round RoPE cos / sin to f16 (the reference's complex-half buffer).
+    pub round_rope_fp16: bool,
+}
+
+impl Default for Numerics {
+    fn default() -> Self {
+        Self {
+            round_norm3_bf16: true,
+            round_rope_fp16: true,
+        }
+    }
+}
+
+/// Per-layer cross-attention keys / values of the text context (constant for a video).
+#[derive(Debug, Clone)]
+pub struct TextContext<B: Backend> {
+    /// `[text_len, dim]`: the output of `text_embedding`.
+    pub embedded: Tensor<B, 2>,
+    layers: Vec<(Tensor<B, 4>, Tensor<B, 4>)>,
+}
+
+/// Timestep conditioning of one call.
+#[derive(Debug, Clone)]
+pub struct TimeConditioning<B: Backend> {
+    /// `[2·frames, dim]` `time_embedding` output: real t rows, then t = 0 rows.
+    pub embedding: Tensor<B, 2>,
+    /// `[2, frames, 6, dim]` projected modulation: slot 0 real t, slot 1 t = 0.
+    pub projection: Tensor<B, 4>,
+}
+
+/// Inputs of one streaming call (one block of latent frames at one denoising step).
+#[derive(Debug, Clone)]
+pub struct StreamInput<B: Backend> {
+    /// `[in_dim, frames, h, w]` noisy latents.
+    pub latents: Tensor<B, 4>,
+    /// The timestep fed to the model (same for every frame of the block).
+    pub timestep: f32,
+    /// `[cond_dim, frames, h, w]` pose condition (zeros without a pose video).
+    pub cond_states: Tensor<B, 4>,
+    /// `[audio_layers, audio_dim, video_frames]` wav2vec2 features of the block's video frames.
+    pub audio: Tensor<B, 3>,
+    /// Global token offset of the block: `block_index · frames · frame_tokens`.
+    pub current_start: usize,
+    /// The per-call reference RoPE offset (`random.randint(4, 30)` in the reference).
+    pub ref_offset: i64,
+}
+
+/// Intermediate activations of one call (`[tokens, dim]` each), for debugging and parity.
+#[derive(Debug, Clone, Default)]
+pub struct DitTrace<B: Backend> {
+    /// Hidden state entering block 0.
+    pub block_input: Option<Tensor<B, 2>>,
+    /// Output of every transformer block, before audio injection.
+    pub block_outputs: Vec<Tensor<B, 2>>,
+    /// Hidden state after each block's audio injection (equal to the block output where the
+    /// block is not injected). Empty for the sink.
+    pub after_audio: Vec<Tensor<B, 2>>,
+    /// Head output `[tokens, patch values]` before unpatchify (streaming calls only).
+    pub head: Option<Tensor<B, 2>>,
+}
+
+/// One transformer block.
+#[derive(Debug, Clone)]
+pub struct DitBlock<B: Backend> {
+    /// `[6, dim]`
+    pub modulation: Tensor<B, 2>,
+    pub self_q: Linear<B>,
+    pub self_k: Linear<B>,
+    pub self_v: Linear<B>,
+    pub self_o: Linear<B>,
+    pub self_norm_q: RmsNorm<B>,
+    pub self_norm_k: RmsNorm<B>,
+    pub cross_q: Linear<B>,
+    pub cross_k: Linear<B>,
+    pub cross_v: Linear<B>,
+    pub cross_o: Linear<B>,
+    pub cross_norm_q: RmsNorm<B>,
+    pub cross_norm_k: RmsNorm<B>,
+    pub norm3: AffineLayerNorm<B>,
+    pub ffn_in: Linear<B>,
+    pub ffn_out: Linear<B>,
+}
+
+/// Model-wide values every block call needs.
+#[derive(Debug, Clone, Copy)]
+struct BlockSettings {
+    heads: usize,
+    numerics: Numerics,
+    eps: f64,
+}
+
+/// What self-attention attends to in a block call.
+enum SelfAttentionMode<'a, B: Backend> {
+    /// Sink prefill: cond tokens attend to each other; their K / V go to the cond cache.
+    Sink {
+        rope: &'a RopeTable<B>,
+        cond: &'a mut CondCache<B>,
+    },
+    /// Streaming: the block attends to the ring (itself included) and the re-rotated cond keys.
+    Stream {
+        rope: &'a RopeTable<B>,
+        cond_rope: &'a RopeTable<B>,
+        ring: &'a mut RingCache<B>,
+        cond: &'a CondCache<B>,
+        current_start: usize,
+    },
+}
+
+impl<B: Backend> DitBlock<B> {
+    fn load<S: ParameterSource<B>>(
+        src: &S,
+        config: &DitConfig,
+        index: usize,
+    ) -> Result<Self, S::Error> {
+        let d = config.dim;
+        let p = format!("blocks.{index}");
+        let eps = config.eps;
+        Ok(Self {
+            modulation: src
+                .tensor::<3>(&format!("{p}.modulation"), [1, 6, d])?
+                .reshape([6, d]),
+            self_q: Linear::load(src, &format!("{p}.self_attn.q"), d, d)?,
+            self_k: Linear::load(src, &format!("{p}.self_attn.k"), d, d)?,
+            self_v: Linear::load(src, &format!("{p}.self_attn.v"), d, d)?,
+            self_o: Linear::load(src, &format!("{p}.self_attn.o"), d, d)?,
+            self_norm_q: RmsNorm::load(src, &format!("{p}.self_attn.norm_q"), d, eps)?,
+            self_norm_k: RmsNorm::load(src, &format!("{p}.self_attn.norm_k"), d, eps)?,
+            cross_q: Linear::load(src, &format!("{p}.cross_attn.q"), d, d)?,
+            cross_k: Linear::load(src, &format!("{p}.cross_attn.k"), d, d)?,
+            cross_v: Linear::load(src, &format!("{p}.cross_attn.v"), d, d)?,
+            cross_o: Linear::load(src, &format!("{p}.cross_attn.o"), d, d)?,
+            cross_norm_q: RmsNorm::load(src, &format!("{p}.cross_attn.norm_q"), d, eps)?,
+            cross_norm_k: RmsNorm::load(src, &format!("{p}.cross_attn.norm_k"), d, eps)?,
+            norm3: AffineLayerNorm::load(src, &format!("{p}.norm3"), d, eps)?,
+            ffn_in: Linear::load(src, &format!("{p}.ffn.0"), d, config.ffn_dim)?,
+            ffn_out: Linear::load(src, &format!("{p}.ffn.2"), config.ffn_dim, d)?,
+        })
+    }
+
+    fn self_attention(
+        &self,
+        layer: usize,
+        x: Tensor<B, 2>,
+        heads: usize,
+        mode: SelfAttentionMode<'_, B>,
+    ) -> Tensor<B, 2> {
+        let [tokens, dim] = x.dims();
+        let head_dim = dim / heads;
+        let q = self
+            .self_norm_q
+            .forward(self.self_q.forward(x.clone()))
+            .reshape([tokens, heads, head_dim]);
+        let k = self
+            .self_norm_k
+            .forward(self.self_k.forward(x.clone()))
+            .reshape([tokens, heads, head_dim]);
+        let v = self.self_v.forward(x).reshape([tokens, heads, head_dim]);
+        let (q, keys, values) = match mode {
+            SelfAttentionMode::Sink { rope, cond } => {
+                cond.write(layer, k.clone(), v.clone());
+                (rope.apply(q), rope.apply(k), v)
+            }
+            SelfAttentionMode::Stream {
+                rope,
+                cond_rope,
+                ring,
+                cond,
+                current_start,
+            } => {
+                let slot = ring.slot(current_start, tokens);
+                let (ring_k, ring_v) = ring.write_and_read(layer, slot, rope.apply(k), v);
+                let (cond_k, cond_v) = cond.read(layer);
+                let keys = Tensor::cat(vec![ring_k, cond_rope.apply(cond_k)], 0);
+                let values = Tensor::cat(vec![ring_v, cond_v], 0);
+                (rope.apply(q), keys, values)
+            }
+        };
+        let out = attention(
+            q.unsqueeze_dim(0),
+            keys.unsqueeze_dim(0),
+            values.unsqueeze_dim(0),
+        );
+        self.self_o.forward(out.reshape([tokens, dim]))
+    }
+
+    fn cross_attention(
+        &self,
+        x: Tensor<B, 2>,
+        heads: usize,
+        text: &(Tensor<B, 4>, Tensor<B, 4>),
+    ) -> Tensor<B, 2> {
+        let [tokens, dim] = x.dims();
+        let q = self.cross_norm_q.forward(self.cross_q.forward(x)).reshape([
+            1,
+            tokens,
+            heads,
+            dim / heads,
+        ]);
+        let out = attention(q, text.0.clone(), text.1.clone());
+        self.cross_o.forward(out.reshape([tokens, dim]))
+    }
+
+    /// `x` is `[tokens, dim]` split into `groups` equal runs of tokens; `modulation` is
+    /// `[groups, 6, dim]` (the time part, added to the block's own modulation).
+    fn forward(
+        &self,
+        layer: usize,
+        x: Tensor<B, 2>,
+        modulation: Tensor<B, 3>,
+        text: &(Tensor<B, 4>, Tensor<B, 4>),
+        settings: BlockSettings,
+        mode: SelfAttentionMode<'_, B>,
+    ) -> Tensor<B, 2> {
+        let BlockSettings {
+            heads,
+            numerics,
+            eps,
+        } = settings;
+        let [tokens, dim] = x.dims();
+        let groups = modulation.dims()[0];
+        let per_group = tokens / groups;
+        let m = modulation + self.modulation.clone().unsqueeze_dim(0);
+        let chunk = |j: usize| m.clone().narrow(1, j, 1);
+        let grouped = |t: Tensor<B, 2>| t.reshape([groups, per_group, dim]);
+        let flat = |t: Tensor<B, 3>| t.reshape([tokens, dim]);
+
+        let normed = layer_norm(grouped(x.clone()), eps) * (chunk(1) + 1.0) + chunk(0);
+        let y = self.self_attention(layer, flat(normed), heads, mode);
+        let x = grouped(x) + grouped(y) * chunk(2);
+
+        let norm3_in = if numerics.round_norm3_bf16 {
+            round_to_bf16(x.clone())
+        } else {
+            x.clone()
+        };
+        let norm3_out = self.norm3.forward(norm3_in);
+        let norm3_out = if numerics.round_norm3_bf16 {
+            round_to_bf16(norm3_out)
+        } else {
+            norm3_out
+        };
+        let x = x + grouped(self.cross_attention(flat(norm3_out), heads, text));
+
+        let normed = layer_norm(x.clone(), eps) * (chunk(4) + 1.0) + chunk(3);
+        let y = self
+            .ffn_out
+            .forward(gelu_approximate(self.ffn_in.forward(normed)));
+        flat(x + y * chunk(5))
+    }
+}
+
+/// The whole DiT.
+#[derive(Debug, Clone)]
+pub struct DitModel<B: Backend> {
+    pub config: DitConfig,
+    pub numerics: Numerics,
+    pub patch_embedding: PatchConv3d<B>,
+    pub cond_encoder: PatchConv3d<B>,
+    pub text_embedding_in: Linear<B>,
+    pub text_embedding_out: Linear<B>,
+    pub time_embedding_in: Linear<B>,
+    pub time_embedding_out: Linear<B>,
+    pub time_projection: Linear<B>,
+    pub blocks: Vec<DitBlock<B>>,
+    pub head: Linear<B>,
+    /// `[2, dim]`: shift, scale.
+    pub head_modulation: Tensor<B, 2>,
+    /// `[3, dim]`: 0 noisy, 1 reference, 2 motion.
+    pub cond_mask: Tensor<B, 2>,
+    pub audio_encoder: CausalAudioEncoder<B>,
+    pub audio_injectors: Vec<AudioInjector<B>>,
+    pub frame_pack: FramePack<B>,
+}
+
+const MASK_NOISY: usize = 0;
+const MASK_REF: usize = 1;
+const MASK_MOTION: usize = 2;
+
+impl<B: Backend> DitModel<B> {
+    /// Builds the model from `src`. The config is validated first; file-backed sources are in
+    /// `crate::weights` (`load_dit`, `DitCheckpoint::load_model`).
+    pub fn from_source<S>(config: &DitConfig, src: &S) -> Result<Self, S::Error>
+    where
+        S: ParameterSource<B>,
+        S::Error: From<InvalidConfig>,
+    {
+        config.validate().map_err(InvalidConfig)?;
+        let d = config.dim;
+        let model = Self {
+            config: config.clone(),
+            numerics: Numerics::default(),
+            patch_embedding: PatchConv3d::load(
+                src,
+                "patch_embedding",
+                config.in_dim,
+                d,
+                config.patch_size,
+            )?,
+            cond_encoder: PatchConv3d::load(
+                src,
+                "cond_encoder",
+                config.cond_dim,
+                d,
+                config.patch_size,
+            )?,
+            text_embedding_in: Linear::load(src, "text_embedding.0", config.text_dim, d)?,
+            text_embedding_out: Linear::load(src, "text_embedding.2", d, d)?,
+            time_embedding_in: Linear::load(src, "time_embedding.0", config.freq_dim, d)?,
+            time_embedding_out: Linear::load(src, "time_embedding.2", d, d)?,
+            time_projection: Linear::load(src, "time_projection.1", d, 6 * d)?,
+            blocks: (0..config.num_layers)
+                .map(|i| DitBlock::load(src, config, i))
+                .collect::<Result<_, _>>()?,
+            head: Linear::load(src, "head.head", d, config.out_dim * config.patch_volume())?,
+            head_modulation: src
+                .tensor::<3>("head.modulation", [1, 2, d])?
+                .reshape([2, d]),
+            cond_mask: src.tensor::<2>("trainable_cond_mask.weight", [3, d])?,
+            audio_encoder: CausalAudioEncoder::load(src, config)?,
+            audio_injectors: (0..config.audio_inject_layers.len())
+                .map(|j| AudioInjector::load(src, config, j))
+                .collect::<Result<_, _>>()?,
+            frame_pack: FramePack::load(src, config)?,
+        };
+        Ok(model)
+    }
+
+    pub fn with_numerics(mut self, numerics: Numerics) -> Self {
+        self.numerics = numerics;
+        self
+    }
+
+    fn device(&self) -> B::Device {
+        self.cond_mask.device()
+    }
+
+    fn heads(&self) -> usize {
+        self.config.num_heads
+    }
+
+    fn block_settings(&self) -> BlockSettings {
+        BlockSettings {
+            heads: self.heads(),
+            numerics: self.numerics,
+            eps: self.config.eps,
+        }
+    }
+
+    /// Embeds the text context (`[tokens, text_dim]`, zero-padded to `text_len`; longer
+    /// contexts are cut) and precomputes every layer's cross-attention keys / values.
+    pub fn prepare_text(&self, context: Tensor<B, 2>) -> TextContext<B> {
+        let [tokens, text_dim] = context.dims();
+        let text_len = self.config.text_len;
+        let kept = tokens.min(text_len);
+        let context = context.narrow(0, 0, kept);
+        let padded = if kept < text_len {
+            Tensor::cat(
+                vec![
+                    context,
+                    Tensor::zeros([text_len - kept, text_dim], &self.device()),
+                ],
+                0,
+            )
+        } else {
+            context
+        };
+        let embedded = self
+            .text_embedding_out
+            .forward(gelu_approximate(self.text_embedding_in.forward(padded)));
+        let heads = self.heads();
+        let head_dim = self.config.head_dim();
+        let layers = self
+            .blocks
+            .iter()
+            .map(|block| {
+                let k = block
+                    .cross_norm_k
+                    .forward(block.cross_k.forward(embedded.clone()))
+                    .reshape([1, text_len, heads, head_dim]);
+                let v = block
+                    .cross_v
+                    .forward(embedded.clone())
+                    .reshape([1, text_len, heads, head_dim]);
+                (k, v)
+            })
+            .collect();
+        TextContext { embedded, layers }
+    }
+
+    /// Sinusoid (cos first, float64) → time embedding → projection, for `timesteps` followed
+    /// by as many zero timesteps (the zero-timestep slot).
+    pub fn time_conditioning(&self, timesteps: &[f32]) -> TimeConditioning<B> {
+        let frames = timesteps.len();
+        let freq_dim = self.config.freq_dim;
+        let half = freq_dim / 2;
+        let mut values = Vec::with_capacity(2 * frames * freq_dim);
+        let all: Vec<f64> = timesteps
+            .iter()
+            .map(|&t| f64::from(t))
+            .chain(std::iter::repeat_n(0.0, frames))
+            .collect();
+        for &t in &all {
+            let angles: Vec<f64> = (0..half)
+                .map(|k| t * 10000f64.powf(-(k as f64) / half as f64))
+                .collect();
+            values.extend(angles.iter().map(|a| a.cos() as f32));
+            values.extend(angles.iter().map(|a| a.sin() as f32));
+        }
+        let sinusoid = Tensor::<B, 2>::from_data(
+            TensorData::new(values, [2 * frames, freq_dim]),
+            &self.device(),
+        );
+        let embedding = self
+            .time_embedding_out
+            .forward(silu(self.time_embedding_in.forward(sinusoid)));
+        let dim = self.config.dim;
+        let projection = self
+            .time_projection
+            .forward(silu(embedding.clone()))
+            .reshape([2, frames, 6, dim]);
+        TimeConditioning {
+            embedding,
+            projection,
+        }
+    }
+
+    /// RoPE groups of the cond sequence `[ref, post, 2x, 4x]` with the ref rolled by `roll`.
+    fn cond_rope_groups(&self, geometry: &Geometry, roll: i64) -> Vec<RopeGroup> {
+        let hp = geometry.patch_height as i64;
+        let wp = geometry.patch_width as i64;
+        let ref_t = self.config.ref_rope_position;
+        let reference = RopeGroup {
+            start: [ref_t, 0, 0],
+            end: [ref_t + 1, hp, wp],
+            range: [1, hp, wp],
+        }
+        .rolled(roll);
+        let motion = motion_rope_groups(
+            self.config.framepack_buckets,
+            geometry.latent_height,
+            geometry.latent_width,
+            self.config.patch_size,
+        );
+        std::iter::once(reference).chain(motion).collect()
+    }
+
+    /// RoPE table of the cond tokens for a given ref roll.
+    pub fn cond_rope(&self, geometry: &Geometry, roll: i64) -> RopeTable<B> {
+        RopeTable::new(
+            &self.cond_rope_groups(geometry, roll),
+            self.config.head_dim(),
+            self.numerics.round_rope_fp16,
+            &self.device(),
+        )
+    }
+
+    /// RoPE table of a streaming block starting at absolute latent frame `first_frame`.
+    pub fn block_rope(&self, geometry: &Geometry, first_frame: i64, frames: usize) -> RopeTable<B> {
+        let hp = geometry.patch_height as i64;
+        let wp = geometry.patch_width as i64;
+        let f = frames as i64;
+        let group = RopeGroup {
+            start: [0, 0, 0],
+            end: [f, hp, wp],
+            range: [f, hp, wp],
+        }
+        .rolled(first_frame);
+        RopeTable::new(
+            &[group],
+            self.config.head_dim(),
+            self.numerics.round_rope_fp16,
+            &self.device(),
+        )
+    }
+
+    /// Temporal roll of the ref position for a call at latent frame `frame` with offset `rd`:
+    /// `max(0, F − (ref_position − rd))`.
+    pub fn ref_roll(&self, frame: i64, ref_offset: i64) -> i64 {
+        (frame - (self.config.ref_rope_position - ref_offset)).max(0)
+    }
+
+    /// The cond token sequence `[ref, post, 2x, 4x]` (`[tokens, dim]`) before the blocks.
+    pub fn cond_tokens(
+        &self,
+        ref_latents: Tensor<B, 4>,
+        motion_latents: Tensor<B, 4>,
+    ) -> Tensor<B, 2> {
+        let (reference, _) = self.patch_embedding.forward(ref_latents);
+        let reference = reference + self.cond_mask.clone().narrow(0, MASK_REF, 1);
+        let motion = self.frame_pack.forward(motion_latents)
+            + self.cond_mask.clone().narrow(0, MASK_MOTION, 1);
+        Tensor::cat(vec![reference, motion], 0)
+    }
+
+    /// Sink prefill: runs the ref (`[C, 1, h, w]`) and motion (`[C, T_m, h, w]`) tokens through
+    /// every block at t = 0 and stores their un-rotated keys and values in `cond`. Returns the
+    /// hidden states after the last block.
+    pub fn sink_prefill(
+        &self,
+        cond: &mut CondCache<B>,
+        text: &TextContext<B>,
+        ref_latents: Tensor<B, 4>,
+        motion_latents: Tensor<B, 4>,
+    ) -> Tensor<B, 2> {
+        self.sink_prefill_traced(cond, text, ref_latents, motion_latents, None)
+    }
+
+    /// [`Self::sink_prefill`] that also records the block input and outputs into `trace`.
+    pub fn sink_prefill_traced(
+        &self,
+        cond: &mut CondCache<B>,
+        text: &TextContext<B>,
+        ref_latents: Tensor<B, 4>,
+        motion_latents: Tensor<B, 4>,
+        mut trace: Option<&mut DitTrace<B>>,
+    ) -> Tensor<B, 2> {
+        let [_, _, h, w] = ref_latents.dims();
+        let geometry = self.config.geometry(h, w);
+        let mut x = self.cond_tokens(ref_latents, motion_latents);
+        let rope = self.cond_rope(&geometry, 0);
+        let time = self.time_conditioning(&[0.0]);
+        // Every cond token takes the t = 0 slot of frame 0.
+        let modulation =
+            time.projection
+                .narrow(0, 1, 1)
+                .narrow(1, 0, 1)
+                .reshape([1, 6, self.config.dim]);
+        if let Some(trace) = trace.as_deref_mut() {
+            trace.block_input = Some(x.clone());
+        }
+        for (layer, block) in self.blocks.iter().enumerate() {
+            x = block.forward(
+                layer,
+                x,
+                modulation.clone(),
+                &text.layers[layer],
+                self.block_settings(),
+                SelfAttentionMode::Sink {
+                    rope: &rope,
+                    cond: &mut *cond,
+                },
+            );
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.block_outputs.push(x.clone());
+            }
+        }
+        x
+    }
+
+    /// One streaming call: denoising velocity `[out_dim, frames, h, w]` of the block, reading
+    /// the cond cache and writing this block's keys / values into `ring`.
+    pub fn forward_block(
+        &self,
+        input: StreamInput<B>,
+        ring: &mut RingCache<B>,
+        cond: &CondCache<B>,
+        text: &TextContext<B>,
+    ) -> Tensor<B, 4> {
+        self.forward_block_traced(input, ring, cond, text, None)
+    }
+
+    /// [`Self::forward_block`] that also records intermediate activations into `trace`.
+    pub fn forward_block_traced(
+        &self,
+        input: StreamInput<B>,
+        ring: &mut RingCache<B>,
+        cond: &CondCache<B>,
+        text: &TextContext<B>,
+        mut trace: Option<&mut DitTrace<B>>,
+    ) -> Tensor<B, 4> {
+        let [_, frames, h, w] = input.latents.dims();
+        let geometry = self.config.geometry(h, w);
+        let dim = self.config.dim;
+        let (tokens, grid) = self.patch_embedding.forward(input.latents);
+        let (pose, _) = self.cond_encoder.forward(input.cond_states);
+        let x = tokens + pose + self.cond_mask.clone().narrow(0, MASK_NOISY, 1);
+
+        let audio: AudioTokens<B> = self.audio_encoder.tokens(input.audio);
+        let first_frame = (input.current_start / geometry.frame_tokens) as i64;
+        let rope = self.block_rope(&geometry, first_frame, frames);
+        let cond_rope = self.cond_rope(&geometry, self.ref_roll(first_frame, input.ref_offset));
+        let time = self.time_conditioning(&vec![input.timestep; frames]);
+        let modulation = time
+            .projection
+            .clone()
+            .narrow(0, 0, 1)
+            .reshape([frames, 6, dim]);
+
+        let mut x = x;
+        if let Some(trace) = trace.as_deref_mut() {
+            trace.block_input = Some(x.clone());
+        }
+        for (layer, block) in self.blocks.iter().enumerate() {
+            x = block.forward(
+                layer,
+                x,
+                modulation.clone(),
+                &text.layers[layer],
+                self.block_settings(),
+                SelfAttentionMode::Stream {
+                    rope: &rope,
+                    cond_rope: &cond_rope,
+                    ring: &mut *ring,
+                    cond,
+                    current_start: input.current_start,
+                },
+            );
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.block_outputs.push(x.clone());
+            }
+            if let Some(index) = self.config.injector_index(layer) {
+                x = x.clone() + self.audio_injectors[index].forward(x, &audio);
+            }
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.after_audio.push(x.clone());
+            }
+        }
+        let head_time = time.embedding.narrow(0, 0, frames);
+        let head = self.head_forward(x, head_time);
+        if let Some(trace) = trace {
+            trace.head = Some(head.clone());
+        }
+        self.unpatchify(head, grid)
+    }
+
+    /// Head: per-frame shift / scale from `head.modulation + e`, then the output linear.
+    fn head_forward(&self, x: Tensor<B, 2>, time_embedding: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [tokens, dim] = x.dims();
+        let frames = time_embedding.dims()[0];
+        let modulation =
+            self.head_modulation.clone().unsqueeze_dim::<3>(0) + time_embedding.unsqueeze_dim(1);
+        let shift = modulation.clone().narrow(1, 0, 1);
+        let scale = modulation.narrow(1, 1, 1);
+        let normed = layer_norm(x.reshape([frames, tokens / frames, dim]), self.config.eps)
+            * (scale + 1.0)
+            + shift;
+        self.head
+            .forward(normed)
+            .reshape([tokens, self.config.out_dim * self.config.patch_volume()])
+    }
+
+    /// `[tokens, pt·ph·pw·C]` → `[C, F·pt, hp·ph, wp·pw]` (einsum `fhwpqrc->cfphqwr`).
+    fn unpatchify(&self, y: Tensor<B, 2>, grid: [usize; 3]) -> Tensor<B, 4> {
+        let [pt, ph, pw] = self.config.patch_size;
+        let c = self.config.out_dim;
+        let [f, hp, wp] = grid;
+        y.reshape([f, hp, wp, pt, ph, pw, c])
+            .permute([6, 0, 3, 1, 4, 2, 5])
+            .reshape([c, f * pt, hp * ph, wp * pw])
+    }
+}
+
+/// Number of linears the LiveAvatar LoRA targets (`q, k, v, o, ffn.0, ffn.2`).
+pub fn lora_target_count(config: &DitConfig) -> usize {
+    config.num_layers * 10 + config.audio_inject_layers.len() * 4
+}

@@ -1,0 +1,196 @@
+//! KV caches of the streaming DiT: per denoising step and layer a ring holding the last
+//! clip's worth of rotated keys and values, plus the shared cond (sink) cache holding the
+//! un-rotated keys and the values of the reference and motion tokens.
+
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::config::{DitConfig, Geometry};
+
+/// Moves a cached tensor out, leaving an empty placeholder that is overwritten right after.
+fn take_tensor<B: Backend>(slot: &mut Tensor<B, 3>) -> Tensor<B, 3> {
+    let placeholder = Tensor::empty([0, 0, 0], &slot.device());
+    std::mem::replace(slot, placeholder)
+}
+
+/// Rolling cache of one denoising step: per layer `[capacity, heads, head_dim]` keys / values.
+#[derive(Debug, Clone)]
+pub struct RingCache<B: Backend> {
+    keys: Vec<Tensor<B, 3>>,
+    values: Vec<Tensor<B, 3>>,
+    capacity: usize,
+}
+
+/// Where a streaming call writes and how much of the ring it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingSlot {
+    pub write_offset: usize,
+    pub active_tokens: usize,
+}
+
+impl<B: Backend> RingCache<B> {
+    pub fn new(
+        layers: usize,
+        capacity: usize,
+        heads: usize,
+        head_dim: usize,
+        device: &B::Device,
+    ) -> Self {
+        let empty = || {
+            (0..layers)
+                .map(|_| Tensor::zeros([capacity, heads, head_dim], device))
+                .collect()
+        };
+        Self {
+            keys: empty(),
+            values: empty(),
+            capacity,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The reference's ring rule: once the global token offset reaches the capacity, writes
+    /// wrap modulo the capacity and the whole ring is attended.
+    pub fn slot(&self, current_start: usize, block_tokens: usize) -> RingSlot {
+        if current_start >= self.capacity {
+            RingSlot {
+                write_offset: current_start % self.capacity,
+                active_tokens: self.capacity,
+            }
+        } else {
+            RingSlot {
+                write_offset: current_start,
+                active_tokens: current_start + block_tokens,
+            }
+        }
+    }
+
+    /// Stores the block's keys / values at `slot` and returns the attended window.
+    pub fn write_and_read(
+        &mut self,
+        layer: usize,
+        slot: RingSlot,
+        keys: Tensor<B, 3>,
+        values: Tensor<B, 3>,
+    ) -> (Tensor<B, 3>, Tensor<B, 3>) {
+        let [tokens, heads, head_dim] = keys.dims();
+        let region = [
+            slot.write_offset..slot.write_offset + tokens,
+            0..heads,
+            0..head_dim,
+        ];
+        // Taking the stored tensors out leaves them uniquely owned, so backends can write in
+        // place instead of copying the whole ring on every call.
+        let k = take_tensor(&mut self.keys[layer]).slice_assign(region.clone(), keys);
+        let v = take_tensor(&mut self.values[layer]).slice_assign(region, values);
+        self.keys[layer] = k.clone();
+        self.values[layer] = v.clone();
+        (
+            k.narrow(0, 0, slot.active_tokens),
+            v.narrow(0, 0, slot.active_tokens),
+        )
+    }
+}
+
+/// Cond (sink) cache shared by all steps: per layer un-rotated keys and values.
+#[derive(Debug, Clone)]
+pub struct CondCache<B: Backend> {
+    keys: Vec<Tensor<B, 3>>,
+    values: Vec<Tensor<B, 3>>,
+    capacity: usize,
+    len: usize,
+}
+
+impl<B: Backend> CondCache<B> {
+    pub fn new(
+        layers: usize,
+        capacity: usize,
+        heads: usize,
+        head_dim: usize,
+        device: &B::Device,
+    ) -> Self {
+        let empty = || {
+            (0..layers)
+                .map(|_| Tensor::zeros([capacity, heads, head_dim], device))
+                .collect()
+        };
+        Self {
+            keys: empty(),
+            values: empty(),
+            capacity,
+            len: 0,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Valid tokens (`cond_end`): the running maximum of the sink lengths written so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Stores a sink pass' keys / values of `layer` from slot 0.
+    pub fn write(&mut self, layer: usize, keys: Tensor<B, 3>, values: Tensor<B, 3>) {
+        let [tokens, heads, head_dim] = keys.dims();
+        let tokens = tokens.min(self.capacity);
+        let keys = keys.narrow(0, 0, tokens);
+        let values = values.narrow(0, 0, tokens);
+        let region = [0..tokens, 0..heads, 0..head_dim];
+        self.keys[layer] = take_tensor(&mut self.keys[layer]).slice_assign(region.clone(), keys);
+        self.values[layer] = take_tensor(&mut self.values[layer]).slice_assign(region, values);
+        if layer == 0 {
+            self.len = self.len.max(tokens);
+        }
+    }
+
+    /// Un-rotated keys and values of the valid tokens of `layer`.
+    pub fn read(&self, layer: usize) -> (Tensor<B, 3>, Tensor<B, 3>) {
+        (
+            self.keys[layer].clone().narrow(0, 0, self.len),
+            self.values[layer].clone().narrow(0, 0, self.len),
+        )
+    }
+}
+
+/// All caches of one render: one ring per denoising step and one cond cache.
+#[derive(Debug, Clone)]
+pub struct KvCache<B: Backend> {
+    pub steps: Vec<RingCache<B>>,
+    pub cond: CondCache<B>,
+}
+
+impl<B: Backend> KvCache<B> {
+    /// Allocates the caches for a video of `geometry`: rings of `clip_latent_frames` frames of
+    /// tokens, a cond cache of exactly the ref + motion token count.
+    pub fn new(
+        config: &DitConfig,
+        geometry: &Geometry,
+        clip_latent_frames: usize,
+        steps: usize,
+        device: &B::Device,
+    ) -> Self {
+        let heads = config.num_heads;
+        let head_dim = config.head_dim();
+        let ring = clip_latent_frames * geometry.frame_tokens;
+        Self {
+            steps: (0..steps)
+                .map(|_| RingCache::new(config.num_layers, ring, heads, head_dim, device))
+                .collect(),
+            cond: CondCache::new(
+                config.num_layers,
+                geometry.cond_tokens,
+                heads,
+                head_dim,
+                device,
+            ),
+        }
+    }
+}

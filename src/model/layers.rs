@@ -1,0 +1,277 @@
+//! Small building blocks shared by the DiT modules: linear layers, norms, attention,
+//! kernel-equals-stride 3D convolutions, causal 1D convolutions and precision rounding.
+
+use burn::tensor::activation::softmax;
+use burn::tensor::{FloatDType, Int, Tensor, TensorData, backend::Backend};
+
+/// Supplies parameters by state-dict key while a model is built (implemented by the
+/// checkpoint loader in `crate::weights`; tests may implement it over anything).
+pub trait ParameterSource<B: Backend> {
+    type Error;
+
+    /// The tensor stored under `key`, which must have `shape`.
+    fn tensor<const D: usize>(
+        &self,
+        key: &str,
+        shape: [usize; D],
+    ) -> Result<Tensor<B, D>, Self::Error>;
+
+    /// The `[out, in]` weight of the linear layer `module`, with any adapter merged in.
+    fn linear_weight(&self, module: &str, shape: [usize; 2]) -> Result<Tensor<B, 2>, Self::Error> {
+        self.tensor(&format!("{module}.weight"), shape)
+    }
+}
+
+/// A dense layer `y = x·Wᵀ + b`, with `W` kept transposed (`[in, out]`) for the matmul.
+#[derive(Debug, Clone)]
+pub struct Linear<B: Backend> {
+    pub weight_t: Tensor<B, 2>,
+    pub bias: Option<Tensor<B, 1>>,
+}
+
+impl<B: Backend> Linear<B> {
+    /// Loads `<prefix>.weight` (`[out, in]`) and `<prefix>.bias`, merging a LoRA pair if the
+    /// adapter has one for `prefix`.
+    pub fn load<S: ParameterSource<B>>(
+        src: &S,
+        prefix: &str,
+        in_features: usize,
+        out_features: usize,
+    ) -> Result<Self, S::Error> {
+        let weight = src.linear_weight(prefix, [out_features, in_features])?;
+        let bias = src.tensor::<1>(&format!("{prefix}.bias"), [out_features])?;
+        Ok(Self {
+            weight_t: weight.transpose(),
+            bias: Some(bias),
+        })
+    }
+
+    /// Applies the layer to the last dimension of a rank-`D` tensor.
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let dims = x.dims();
+        let in_features = dims[D - 1];
+        let rows = x.shape().num_elements() / in_features.max(1);
+        let y = x.reshape([rows, in_features]).matmul(self.weight_t.clone());
+        let y = match &self.bias {
+            Some(bias) => y + bias.clone().unsqueeze_dim(0),
+            None => y,
+        };
+        let mut out_dims = dims;
+        out_dims[D - 1] = self.weight_t.dims()[1];
+        y.reshape(out_dims)
+    }
+}
+
+/// RMSNorm over the last dimension with a learned scale (`WanRMSNorm`).
+#[derive(Debug, Clone)]
+pub struct RmsNorm<B: Backend> {
+    pub weight: Tensor<B, 1>,
+    pub eps: f64,
+}
+
+impl<B: Backend> RmsNorm<B> {
+    pub fn load<S: ParameterSource<B>>(
+        src: &S,
+        prefix: &str,
+        dim: usize,
+        eps: f64,
+    ) -> Result<Self, S::Error> {
+        Ok(Self {
+            weight: src.tensor::<1>(&format!("{prefix}.weight"), [dim])?,
+            eps,
+        })
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let mean_square = x.clone().powi_scalar(2).mean_dim(D - 1);
+        let normed = x * (mean_square + self.eps).sqrt().recip();
+        normed * self.weight.clone().unsqueeze::<D>()
+    }
+}
+
+/// LayerNorm without affine parameters over the last dimension (biased variance).
+pub fn layer_norm<B: Backend, const D: usize>(x: Tensor<B, D>, eps: f64) -> Tensor<B, D> {
+    let mean = x.clone().mean_dim(D - 1);
+    let centered = x - mean;
+    let variance = centered.clone().powi_scalar(2).mean_dim(D - 1);
+    centered / (variance + eps).sqrt()
+}
+
+/// LayerNorm with a learned scale and shift.
+#[derive(Debug, Clone)]
+pub struct AffineLayerNorm<B: Backend> {
+    pub weight: Tensor<B, 1>,
+    pub bias: Tensor<B, 1>,
+    pub eps: f64,
+}
+
+impl<B: Backend> AffineLayerNorm<B> {
+    pub fn load<S: ParameterSource<B>>(
+        src: &S,
+        prefix: &str,
+        dim: usize,
+        eps: f64,
+    ) -> Result<Self, S::Error> {
+        Ok(Self {
+            weight: src.tensor::<1>(&format!("{prefix}.weight"), [dim])?,
+            bias: src.tensor::<1>(&format!("{prefix}.bias"), [dim])?,
+            eps,
+        })
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        layer_norm(x, self.eps) * self.weight.clone().unsqueeze::<D>()
+            + self.bias.clone().unsqueeze::<D>()
+    }
+}
+
+/// Rounds every value to the nearest bfloat16 (ties to even) and returns it as f32.
+pub fn round_to_bf16<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    x.cast(FloatDType::BF16).cast(FloatDType::F32)
+}
+
+/// Largest attention score matrix materialised at once (elements); bigger problems are split
+/// over heads so that a 14B streaming call does not need the full `[heads, Lq, Lk]` at once.
+const MAX_SCORE_ELEMENTS: usize = 1 << 28;
+
+/// Scaled dot-product attention without mask. Inputs are `[batch, len, heads, head_dim]`;
+/// the output is `[batch, len_q, heads·head_dim]`.
+pub fn attention<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 3> {
+    let [batch, len_q, heads, head_dim] = q.dims();
+    let len_k = k.dims()[1];
+    let per_head = (batch * len_q * len_k).max(1);
+    let heads_per_chunk = (MAX_SCORE_ELEMENTS / per_head).clamp(1, heads.max(1));
+    let scale = 1.0 / (head_dim as f64).sqrt();
+    let q = q.swap_dims(1, 2);
+    let k = k.swap_dims(1, 2);
+    let v = v.swap_dims(1, 2);
+    let mut outputs = Vec::with_capacity(heads.div_ceil(heads_per_chunk));
+    for first in (0..heads).step_by(heads_per_chunk) {
+        let count = heads_per_chunk.min(heads - first);
+        let qh = q.clone().narrow(1, first, count);
+        let kh = k.clone().narrow(1, first, count);
+        let vh = v.clone().narrow(1, first, count);
+        let scores = qh.matmul(kh.transpose()).mul_scalar(scale);
+        outputs.push(softmax(scores, 3).matmul(vh));
+    }
+    Tensor::cat(outputs, 1)
+        .swap_dims(1, 2)
+        .reshape([batch, len_q, heads * head_dim])
+}
+
+/// A 3D convolution whose stride equals its kernel (patchify), as one matmul.
+#[derive(Debug, Clone)]
+pub struct PatchConv3d<B: Backend> {
+    /// `[in·kt·kh·kw, out]`
+    pub weight_t: Tensor<B, 2>,
+    pub bias: Tensor<B, 1>,
+    pub kernel: [usize; 3],
+}
+
+impl<B: Backend> PatchConv3d<B> {
+    pub fn load<S: ParameterSource<B>>(
+        src: &S,
+        prefix: &str,
+        in_channels: usize,
+        out_channels: usize,
+        kernel: [usize; 3],
+    ) -> Result<Self, S::Error> {
+        let weight = src.tensor::<5>(
+            &format!("{prefix}.weight"),
+            [out_channels, in_channels, kernel[0], kernel[1], kernel[2]],
+        )?;
+        let bias = src.tensor::<1>(&format!("{prefix}.bias"), [out_channels])?;
+        let patch = in_channels * kernel.iter().product::<usize>();
+        Ok(Self {
+            weight_t: weight.reshape([out_channels, patch]).transpose(),
+            bias,
+            kernel,
+        })
+    }
+
+    /// `x` is `[C, T, H, W]`; returns the tokens `[T'·H'·W', out]` (frame-major, then row,
+    /// then column) and the output grid `[T', H', W']`. Trailing remainders are dropped, as a
+    /// strided convolution does.
+    pub fn forward(&self, x: Tensor<B, 4>) -> (Tensor<B, 2>, [usize; 3]) {
+        let [channels, frames, height, width] = x.dims();
+        let [kt, kh, kw] = self.kernel;
+        let grid = [frames / kt, height / kh, width / kw];
+        let x = x
+            .narrow(1, 0, grid[0] * kt)
+            .narrow(2, 0, grid[1] * kh)
+            .narrow(3, 0, grid[2] * kw);
+        let patches = x
+            .reshape([channels, grid[0], kt, grid[1], kh, grid[2], kw])
+            .permute([1, 3, 5, 0, 2, 4, 6])
+            .reshape([grid[0] * grid[1] * grid[2], channels * kt * kh * kw]);
+        let tokens = patches.matmul(self.weight_t.clone()) + self.bias.clone().unsqueeze_dim(0);
+        (tokens, grid)
+    }
+}
+
+/// A kernel-3 1D convolution with causal replicate padding (`CausalConv1d`).
+#[derive(Debug, Clone)]
+pub struct CausalConv1d<B: Backend> {
+    /// One `[in, out]` matrix per kernel tap.
+    pub taps: Vec<Tensor<B, 2>>,
+    pub bias: Tensor<B, 1>,
+    pub stride: usize,
+}
+
+impl<B: Backend> CausalConv1d<B> {
+    const KERNEL: usize = 3;
+
+    pub fn load<S: ParameterSource<B>>(
+        src: &S,
+        prefix: &str,
+        in_channels: usize,
+        out_channels: usize,
+        stride: usize,
+    ) -> Result<Self, S::Error> {
+        let weight = src.tensor::<3>(
+            &format!("{prefix}.weight"),
+            [out_channels, in_channels, Self::KERNEL],
+        )?;
+        let bias = src.tensor::<1>(&format!("{prefix}.bias"), [out_channels])?;
+        let taps = (0..Self::KERNEL)
+            .map(|k| {
+                weight
+                    .clone()
+                    .narrow(2, k, 1)
+                    .reshape([out_channels, in_channels])
+                    .transpose()
+            })
+            .collect();
+        Ok(Self { taps, bias, stride })
+    }
+
+    /// `x` is `[batch, time, in]`; returns `[batch, time', out]`.
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [batch, time, _] = x.dims();
+        let first = x.clone().narrow(1, 0, 1);
+        let padded = Tensor::cat(vec![first.clone(), first, x], 1);
+        let out_time = (time + 2 - Self::KERNEL) / self.stride + 1;
+        let device = padded.device();
+        let mut out: Option<Tensor<B, 3>> = None;
+        for (k, tap) in self.taps.iter().enumerate() {
+            let indices: Vec<i64> = (0..out_time)
+                .map(|t| (t * self.stride + k) as i64)
+                .collect();
+            let indices =
+                Tensor::<B, 1, Int>::from_data(TensorData::new(indices, [out_time]), &device);
+            let picked = padded.clone().select(1, indices);
+            let in_channels = picked.dims()[2];
+            let contribution = picked
+                .reshape([batch * out_time, in_channels])
+                .matmul(tap.clone())
+                .reshape([batch, out_time, tap.dims()[1]]);
+            out = Some(match out {
+                Some(acc) => acc + contribution,
+                None => contribution,
+            });
+        }
+        let out =
+            out.unwrap_or_else(|| Tensor::zeros([batch, out_time, self.bias.dims()[0]], &device));
+        out + self.bias.clone().unsqueeze::<3>()
+    }
+}
