@@ -142,7 +142,7 @@ impl<B: Backend> T5Encoder<B> {
         config: T5Config,
         device: &B::Device,
     ) -> Result<Self, WeightError> {
-        if config.num_heads == 0 || config.dim_attn % config.num_heads != 0 {
+        if config.num_heads == 0 || !config.dim_attn.is_multiple_of(config.num_heads) {
             return Err(WeightError::Config {
                 file: src.path().to_path_buf(),
                 reason: "dim_attn must be a multiple of num_heads".into(),

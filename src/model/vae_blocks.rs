@@ -11,6 +11,33 @@ use super::vae_cache::{CacheEntry, FeatCache, next_cache_frames};
 use crate::weights::WeightError;
 use crate::weights::loader::{TensorSource, load_reshaped, load_tensor};
 
+/// Kernel, padding and stride of a causal 3D convolution (reference `padding` semantics: the
+/// temporal padding is doubled and applied in front only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeom {
+    /// Kernel size (t, h, w).
+    pub kernel: [usize; 3],
+    /// Padding (t, h, w) as passed to the reference constructor.
+    pub pad: [usize; 3],
+    /// Stride (t, h, w).
+    pub stride: [usize; 3],
+}
+
+impl ConvGeom {
+    /// 3×3×3, padding 1, stride 1.
+    pub const CUBE3: Self = Self {
+        kernel: [3, 3, 3],
+        pad: [1, 1, 1],
+        stride: [1, 1, 1],
+    };
+    /// 1×1×1 pointwise.
+    pub const POINT: Self = Self {
+        kernel: [1, 1, 1],
+        pad: [0, 0, 0],
+        stride: [1, 1, 1],
+    };
+}
+
 /// 3D convolution that pads time only in front (causal), spatially symmetric.
 #[derive(Debug, Clone)]
 pub struct CausalConv3d<B: Backend> {
@@ -23,18 +50,21 @@ pub struct CausalConv3d<B: Backend> {
 }
 
 impl<B: Backend> CausalConv3d<B> {
-    /// Loads `{prefix}.weight` `[out, in, k, k, k]` / `{prefix}.bias` with padding `pad` on every
-    /// axis (the reference's `CausalConv3d(in, out, k, padding=pad)`).
+    /// Loads `{prefix}.weight` `[out, in, k, k, k]` / `{prefix}.bias` with the geometry `geom`
+    ///  (the reference's `CausalConv3d(in, out, k, padding=pad)`).
     pub fn load(
         src: &dyn TensorSource,
         prefix: &str,
         in_ch: usize,
         out_ch: usize,
-        kernel: [usize; 3],
-        pad: [usize; 3],
-        stride: [usize; 3],
+        geom: ConvGeom,
         device: &B::Device,
     ) -> Result<Self, WeightError> {
+        let ConvGeom {
+            kernel,
+            pad,
+            stride,
+        } = geom;
         Ok(Self {
             weight: load_tensor(
                 src,
@@ -152,9 +182,6 @@ impl<B: Backend> ResidualBlock<B> {
         out_ch: usize,
         device: &B::Device,
     ) -> Result<Self, WeightError> {
-        let k3 = [3, 3, 3];
-        let p1 = [1, 1, 1];
-        let s1 = [1, 1, 1];
         Ok(Self {
             norm1: RmsNorm::load(src, &format!("{prefix}.residual.0"), in_ch, false, device)?,
             conv1: CausalConv3d::load(
@@ -162,9 +189,7 @@ impl<B: Backend> ResidualBlock<B> {
                 &format!("{prefix}.residual.2"),
                 in_ch,
                 out_ch,
-                k3,
-                p1,
-                s1,
+                ConvGeom::CUBE3,
                 device,
             )?,
             norm2: RmsNorm::load(src, &format!("{prefix}.residual.3"), out_ch, false, device)?,
@@ -173,9 +198,7 @@ impl<B: Backend> ResidualBlock<B> {
                 &format!("{prefix}.residual.6"),
                 out_ch,
                 out_ch,
-                k3,
-                p1,
-                s1,
+                ConvGeom::CUBE3,
                 device,
             )?,
             shortcut: if in_ch != out_ch {
@@ -184,9 +207,7 @@ impl<B: Backend> ResidualBlock<B> {
                     &format!("{prefix}.shortcut"),
                     in_ch,
                     out_ch,
-                    [1, 1, 1],
-                    [0, 0, 0],
-                    s1,
+                    ConvGeom::POINT,
                     device,
                 )?)
             } else {
@@ -382,9 +403,11 @@ impl<B: Backend> Resample<B> {
                         &tkey,
                         channels,
                         channels * 2,
-                        [3, 1, 1],
-                        [1, 0, 0],
-                        [1, 1, 1],
+                        ConvGeom {
+                            kernel: [3, 1, 1],
+                            pad: [1, 0, 0],
+                            stride: [1, 1, 1],
+                        },
                         device,
                     )?)
                 } else {
@@ -400,9 +423,11 @@ impl<B: Backend> Resample<B> {
                         &tkey,
                         channels,
                         channels,
-                        [3, 1, 1],
-                        [0, 0, 0],
-                        [2, 1, 1],
+                        ConvGeom {
+                            kernel: [3, 1, 1],
+                            pad: [0, 0, 0],
+                            stride: [2, 1, 1],
+                        },
                         device,
                     )?)
                 } else {

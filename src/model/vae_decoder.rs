@@ -6,7 +6,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::vae::VaeConfig;
 use super::vae_blocks::{
-    AttentionBlock, CausalConv3d, Resample, ResampleMode, ResidualBlock, RmsNorm,
+    AttentionBlock, CausalConv3d, ConvGeom, Resample, ResampleMode, ResidualBlock, RmsNorm,
 };
 use super::vae_cache::FeatCache;
 use super::vae_encoder::{Middle, Stage};
@@ -37,11 +37,14 @@ impl<B: Backend> VaeDecoder<B> {
             .map(|m| cfg.dim * m)
             .collect();
         let temperal_upsample: Vec<bool> = cfg.temperal_downsample.iter().rev().copied().collect();
-        let k3 = [3, 3, 3];
-        let p1 = [1, 1, 1];
-        let s1 = [1, 1, 1];
-        let conv1 =
-            CausalConv3d::load(src, "decoder.conv1", cfg.z_dim, dims[0], k3, p1, s1, device)?;
+        let conv1 = CausalConv3d::load(
+            src,
+            "decoder.conv1",
+            cfg.z_dim,
+            dims[0],
+            ConvGeom::CUBE3,
+            device,
+        )?;
         let middle = Middle::load(src, "decoder", dims[0], device)?;
         let mut upsamples = Vec::new();
         let mut scale = 1.0 / 2f64.powi(n as i32 - 2);
@@ -82,7 +85,14 @@ impl<B: Backend> VaeDecoder<B> {
             middle,
             upsamples,
             head_norm: RmsNorm::load(src, "decoder.head.0", out_dim, false, device)?,
-            head_conv: CausalConv3d::load(src, "decoder.head.2", out_dim, 3, k3, p1, s1, device)?,
+            head_conv: CausalConv3d::load(
+                src,
+                "decoder.head.2",
+                out_dim,
+                3,
+                ConvGeom::CUBE3,
+                device,
+            )?,
         })
     }
 

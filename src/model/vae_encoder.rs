@@ -6,7 +6,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::vae::VaeConfig;
 use super::vae_blocks::{
-    AttentionBlock, CausalConv3d, Resample, ResampleMode, ResidualBlock, RmsNorm,
+    AttentionBlock, CausalConv3d, ConvGeom, Resample, ResampleMode, ResidualBlock, RmsNorm,
 };
 use super::vae_cache::FeatCache;
 use crate::weights::WeightError;
@@ -86,10 +86,7 @@ impl<B: Backend> VaeEncoder<B> {
             .chain(cfg.dim_mult.iter().copied())
             .map(|m| cfg.dim * m)
             .collect();
-        let k3 = [3, 3, 3];
-        let p1 = [1, 1, 1];
-        let s1 = [1, 1, 1];
-        let conv1 = CausalConv3d::load(src, "encoder.conv1", 3, dims[0], k3, p1, s1, device)?;
+        let conv1 = CausalConv3d::load(src, "encoder.conv1", 3, dims[0], ConvGeom::CUBE3, device)?;
         let mut downsamples = Vec::new();
         let mut scale = 1.0f64;
         let mut out_dim = dims[0];
@@ -130,9 +127,7 @@ impl<B: Backend> VaeEncoder<B> {
                 "encoder.head.2",
                 out_dim,
                 cfg.z_dim * 2,
-                k3,
-                p1,
-                s1,
+                ConvGeom::CUBE3,
                 device,
             )?,
         })

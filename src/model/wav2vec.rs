@@ -91,11 +91,15 @@ impl Wav2VecConfig {
                 "conv_dim, conv_kernel and conv_stride must have the same non-zero length".into(),
             );
         }
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return Err("hidden_size must be a multiple of num_attention_heads".into());
         }
         if self.num_conv_pos_embedding_groups == 0
-            || self.hidden_size % self.num_conv_pos_embedding_groups != 0
+            || !self
+                .hidden_size
+                .is_multiple_of(self.num_conv_pos_embedding_groups)
         {
             return Err("hidden_size must be a multiple of num_conv_pos_embedding_groups".into());
         }
@@ -388,7 +392,11 @@ impl<B: Backend> Wav2Vec2<B> {
         );
         // An even kernel yields one extra frame, which the reference drops from the end.
         let t = y.dims()[2];
-        let y = if k % 2 == 0 { y.narrow(2, 0, t - 1) } else { y };
+        let y = if k.is_multiple_of(2) {
+            y.narrow(2, 0, t - 1)
+        } else {
+            y
+        };
         gelu(y).swap_dims(1, 2)
     }
 
