@@ -98,24 +98,17 @@ fn hostile_pickle_is_refused_not_executed() {
 
     for path in [&raw, &zipped] {
         match PthFile::open(path) {
-            Ok(f) => {
-                // Even a reader that skipped the entry must not have produced a tensor from it.
-                assert!(
-                    f.keys().is_empty(),
-                    "{}: hostile entry became a tensor",
-                    path.display()
-                );
-                panic!("{}: hostile pickle was accepted", path.display());
-            }
+            Ok(_) => panic!("{}: hostile pickle was accepted", path.display()),
             Err(e) => {
                 let msg = e.to_string();
+                println!("refused: {msg}");
                 assert!(
                     msg.contains(&path.display().to_string()),
                     "error names the file: {msg}"
                 );
                 assert!(
-                    matches!(e, WeightError::Pickle { .. } | WeightError::Format { .. }),
-                    "refused as a pickle / format error: {msg}"
+                    matches!(e, WeightError::Pickle { .. }),
+                    "refused as a pickle error: {msg}"
                 );
             }
         }
