@@ -76,7 +76,9 @@ fn hidden_states_with_and_without_mask() {
     let io = open("t5/t5_io.safetensors");
     for file in ["t5/t5.safetensors", "t5/t5.pth"] {
         let m = model(file);
-        let h = m.forward(ids(&io, "ids"), Some(ids(&io, "mask")));
+        let h = m
+            .forward(ids(&io, "ids"), Some(ids(&io, "mask")))
+            .expect("forward");
         assert_close(
             &format!("hidden [{file}]"),
             h,
@@ -84,7 +86,7 @@ fn hidden_states_with_and_without_mask() {
             ATOL,
             RTOL,
         );
-        let h = m.forward(ids(&io, "ids"), None);
+        let h = m.forward(ids(&io, "ids"), None).expect("forward");
         assert_close(
             &format!("hidden_nomask [{file}]"),
             h,
@@ -99,7 +101,9 @@ fn hidden_states_with_and_without_mask() {
 fn trimmed_contexts() {
     let io = open("t5/t5_io.safetensors");
     let m = model("t5/t5.safetensors");
-    let ctx = m.encode_trimmed(ids(&io, "ids"), ids(&io, "mask"));
+    let ctx = m
+        .encode_trimmed(ids(&io, "ids"), ids(&io, "mask"))
+        .expect("encode");
     let (_, lens) = io.load_i64("seq_lens").expect("seq_lens");
     assert_eq!(ctx.len(), lens.len());
     for (i, c) in ctx.into_iter().enumerate() {
@@ -118,6 +122,17 @@ fn trimmed_contexts() {
 fn long_sequence_hits_capped_buckets() {
     let io = open("t5/t5_io.safetensors");
     let m = model("t5/t5.safetensors");
-    let h = m.forward(ids(&io, "long.ids"), Some(ids(&io, "long.mask")));
+    let h = m
+        .forward(ids(&io, "long.ids"), Some(ids(&io, "long.mask")))
+        .expect("forward");
     assert_close("long.hidden", h, tensor(&io, "long.hidden"), ATOL, RTOL);
+}
+
+#[test]
+fn out_of_vocabulary_ids_are_errors() {
+    let m = model("t5/t5.safetensors");
+    let vocab = config().vocab_size as i64;
+    let bad =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(vec![5i64, vocab, 1], [1, 3]), &device());
+    assert!(m.forward(bad, None).is_err());
 }

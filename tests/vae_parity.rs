@@ -31,7 +31,10 @@ fn encode_video_and_image() {
     let vae = load(&io);
     let video: Tensor<B, 4> = tensor(&io, "video");
     let video = video.unsqueeze_dim::<5>(0);
-    let z = vae.encode(video.clone()).squeeze_dim::<4>(0);
+    let z = vae
+        .encode(video.clone())
+        .expect("encode")
+        .squeeze_dim::<4>(0);
     assert_close(
         "encode_video",
         z,
@@ -39,7 +42,10 @@ fn encode_video_and_image() {
         ENCODE_ATOL,
         0.0,
     );
-    let img = vae.encode(video.narrow(2, 0, 1)).squeeze_dim::<4>(0);
+    let img = vae
+        .encode(video.narrow(2, 0, 1))
+        .expect("encode")
+        .squeeze_dim::<4>(0);
     assert_close(
         "encode_image",
         img,
@@ -54,7 +60,10 @@ fn decode_in_one_go() {
     let io = open("vae/vae_io.safetensors");
     let vae = load(&io);
     let z: Tensor<B, 4> = tensor(&io, "encode_video");
-    let out = vae.decode(z.unsqueeze_dim(0)).squeeze_dim::<4>(0);
+    let out = vae
+        .decode(z.unsqueeze_dim(0))
+        .expect("decode")
+        .squeeze_dim::<4>(0);
     assert_close(
         "decode_video",
         out,
@@ -87,6 +96,7 @@ fn streaming_decode_matches_reference_and_one_go() {
         };
         let out = stream
             .decode(&vae, z.clone().narrow(2, start, n))
+            .expect("stream decode")
             .squeeze_dim::<4>(0);
         start += n;
         assert_close(key, out.clone(), tensor(&io, key), DECODE_ATOL, 0.0);
@@ -94,9 +104,22 @@ fn streaming_decode_matches_reference_and_one_go() {
     }
     assert_eq!(start, shape(&io, "stream.z")[1], "all latents consumed");
     let streamed = values(Tensor::cat(outs, 1));
-    let one_go = values(vae.decode(z).squeeze_dim::<4>(0));
+    let one_go = values(vae.decode(z).expect("decode").squeeze_dim::<4>(0));
     assert_eq!(
         streamed, one_go,
         "streaming decode must equal the one-go decode exactly"
     );
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let io = open("vae/vae_io.safetensors");
+    let vae = load(&io);
+    let z_dim = vae.config().z_dim;
+    let four_channels = Tensor::<B, 5>::zeros([1, 4, 1, 16, 16], &device());
+    assert!(vae.encode(four_channels).is_err());
+    let no_latents = Tensor::<B, 5>::zeros([1, z_dim, 0, 2, 2], &device());
+    assert!(vae.decode(no_latents).is_err());
+    let wrong_z = Tensor::<B, 5>::zeros([1, z_dim + 1, 1, 2, 2], &device());
+    assert!(StreamDecoder::new().decode(&vae, wrong_z).is_err());
 }

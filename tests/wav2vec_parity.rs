@@ -55,7 +55,7 @@ fn hidden_states_features_and_buckets() {
     let model = Wav2Vec2::<B>::load(&src, config(), &device()).unwrap_or_else(|e| panic!("{e}"));
     let wav = io.load_f32("waveform").expect("waveform");
     let bf = batch_frames(&io);
-    let feats = encode_audio(&model, &wav, bf, &device());
+    let feats = encode_audio(&model, &wav, bf, &device()).expect("encode_audio");
 
     assert_close(
         "hidden_states",
@@ -165,7 +165,7 @@ fn legacy_weight_norm_names_give_the_same_states() {
     };
     let model = Wav2Vec2::<B>::load(&src, config(), &device()).unwrap_or_else(|e| panic!("{e}"));
     let input: Tensor<B, 2> = tensor(&io, "input_values");
-    let states = model.hidden_states_stacked(input);
+    let states = model.hidden_states_stacked(input).expect("hidden states");
     assert_close(
         "hidden_states (legacy names)",
         states,
@@ -173,4 +173,12 @@ fn legacy_weight_norm_names_give_the_same_states() {
         ATOL,
         RTOL,
     );
+}
+
+#[test]
+fn too_short_audio_is_an_error() {
+    let src = StFile::open(fixture("audio/w2v.safetensors")).unwrap_or_else(|e| panic!("{e}"));
+    let model = Wav2Vec2::<B>::load(&src, config(), &device()).unwrap_or_else(|e| panic!("{e}"));
+    let kernel0 = config().conv_kernel[0];
+    assert!(encode_audio(&model, &vec![0.1; kernel0 - 1], 48, &device()).is_err());
 }

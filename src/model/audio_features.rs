@@ -4,6 +4,7 @@
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
+use super::error::InputError;
 use super::wav2vec::Wav2Vec2;
 
 /// wav2vec2 frame rate at 16 kHz with the standard 320-sample total stride.
@@ -138,21 +139,27 @@ pub fn encode_audio<B: Backend>(
     samples_16k: &[f32],
     batch_frames: usize,
     device: &B::Device,
-) -> AudioFeatures<B> {
+) -> Result<AudioFeatures<B>, InputError> {
+    if batch_frames == 0 {
+        return Err(InputError::Invalid {
+            what: "audio bucketing",
+            reason: "batch_frames must be positive".into(),
+        });
+    }
     let normed = normalize_waveform(samples_16k);
     let n = normed.len();
     let input = Tensor::<B, 2>::from_data(TensorData::new(normed, [1, n]), device);
-    let hidden_50fps = model.hidden_states_stacked(input);
+    let hidden_50fps = model.hidden_states_stacked(input)?;
     let t50 = hidden_50fps.dims()[1];
     let features_30fps = interpolate_linear(
         hidden_50fps.clone(),
         resampled_len(t50, W2V_FPS, FEATURE_FPS),
     );
     let (audio_emb, buckets) = audio_embedding(features_30fps.clone(), batch_frames);
-    AudioFeatures {
+    Ok(AudioFeatures {
         hidden_50fps,
         features_30fps,
         audio_emb,
         buckets,
-    }
+    })
 }

@@ -2,6 +2,7 @@
 //! the wav2vec2 audio front-end, with their pre- and post-processing.
 
 pub mod audio_features;
+pub mod error;
 pub mod nn;
 pub mod t5;
 pub mod text;

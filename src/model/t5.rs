@@ -8,6 +8,7 @@ use burn::tensor::activation::{gelu_approximate, softmax};
 use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
 use serde::Deserialize;
 
+use super::error::InputError;
 use super::nn::Linear;
 use crate::weights::WeightError;
 use crate::weights::loader::{TensorSource, load_tensor, open_checkpoint};
@@ -232,8 +233,43 @@ impl<B: Backend> T5Encoder<B> {
     /// Encodes token ids `[b, L]` with an optional attention mask `[b, L]` (1 = real token,
     /// 0 = padding; padded *keys* are excluded, padded query rows are still computed).
     /// Returns `[b, L, dim]`.
-    pub fn forward(&self, ids: Tensor<B, 2, Int>, mask: Option<Tensor<B, 2, Int>>) -> Tensor<B, 3> {
+    pub fn forward(
+        &self,
+        ids: Tensor<B, 2, Int>,
+        mask: Option<Tensor<B, 2, Int>>,
+    ) -> Result<Tensor<B, 3>, InputError> {
         let [b, len] = ids.dims();
+        if b == 0 || len == 0 {
+            return Err(InputError::Shape {
+                what: "T5 token ids",
+                expected: "[batch >= 1, length >= 1]".into(),
+                shape: vec![b, len],
+            });
+        }
+        if let Some(m) = &mask
+            && m.dims() != [b, len]
+        {
+            return Err(InputError::Shape {
+                what: "T5 attention mask",
+                expected: format!("the ids shape [{b}, {len}]"),
+                shape: m.dims().to_vec(),
+            });
+        }
+        let vocab = self.config.vocab_size;
+        let out_of_range = ids
+            .clone()
+            .into_data()
+            .convert::<i64>()
+            .to_vec::<i64>()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|&i| i < 0 || i as u64 >= vocab as u64);
+        if let Some(bad) = out_of_range {
+            return Err(InputError::Invalid {
+                what: "T5 token ids",
+                reason: format!("id {bad} is outside the vocabulary of {vocab}"),
+            });
+        }
         let device = ids.device();
         let d = self.config.dim;
         let mut x = self
@@ -268,7 +304,7 @@ impl<B: Backend> T5Encoder<B> {
             );
             x = x + ff;
         }
-        self.norm.forward(x)
+        Ok(self.norm.forward(x))
     }
 
     fn attention(&self, block: &Block<B>, x: Tensor<B, 3>, bias: Tensor<B, 4>) -> Tensor<B, 3> {
@@ -290,7 +326,7 @@ impl<B: Backend> T5Encoder<B> {
         &self,
         ids: Tensor<B, 2, Int>,
         mask: Tensor<B, 2, Int>,
-    ) -> Vec<Tensor<B, 2>> {
+    ) -> Result<Vec<Tensor<B, 2>>, InputError> {
         let [b, _] = ids.dims();
         let lens: Vec<i64> = mask
             .clone()
@@ -301,8 +337,8 @@ impl<B: Backend> T5Encoder<B> {
             .convert::<i64>()
             .to_vec::<i64>()
             .unwrap_or_default();
-        let hidden = self.forward(ids, Some(mask));
-        (0..b)
+        let hidden = self.forward(ids, Some(mask))?;
+        Ok((0..b)
             .map(|i| {
                 let n = lens.get(i).copied().unwrap_or(0).max(0) as usize;
                 hidden
@@ -311,6 +347,6 @@ impl<B: Backend> T5Encoder<B> {
                     .squeeze_dim::<2>(0)
                     .narrow(0, 0, n)
             })
-            .collect()
+            .collect())
     }
 }

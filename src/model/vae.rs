@@ -9,6 +9,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use serde::Deserialize;
 
+use super::error::InputError;
 use super::vae_cache::FeatCache;
 use super::vae_decoder::VaeDecoder;
 use super::vae_encoder::VaeEncoder;
@@ -73,6 +74,35 @@ impl VaeConfig {
             latent_mean: default_mean(),
             latent_std: default_std(),
         }
+    }
+
+    /// Checks the structural constraints the reference architecture relies on.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.dim == 0 || self.z_dim == 0 {
+            return Err("dim and z_dim must be positive".into());
+        }
+        // The decoder's channel halving after each resample is written for four levels.
+        if self.dim_mult.len() != 4 {
+            return Err(format!(
+                "dim_mult must have 4 levels, got {:?}",
+                self.dim_mult
+            ));
+        }
+        if self.temperal_downsample.len() + 1 != self.dim_mult.len() {
+            return Err("temperal_downsample needs one entry per level transition".into());
+        }
+        if self.latent_mean.len() != self.z_dim || self.latent_std.len() != self.z_dim {
+            return Err(format!(
+                "latent mean/std have {}/{} entries, z_dim is {}",
+                self.latent_mean.len(),
+                self.latent_std.len(),
+                self.z_dim
+            ));
+        }
+        if self.latent_std.iter().any(|&s| s == 0.0 || !s.is_finite()) {
+            return Err("latent std must be finite and non-zero".into());
+        }
+        Ok(())
     }
 
     /// Latent frames produced by encoding `frames` video frames (chunks 1, 4, 4, …).
@@ -152,17 +182,11 @@ impl<B: Backend> WanVae<B> {
         config: VaeConfig,
         device: &B::Device,
     ) -> Result<Self, WeightError> {
+        config.validate().map_err(|reason| WeightError::Config {
+            file: src.path().to_path_buf(),
+            reason,
+        })?;
         let z = config.z_dim;
-        if config.latent_mean.len() != z || config.latent_std.len() != z {
-            return Err(WeightError::Config {
-                file: src.path().to_path_buf(),
-                reason: format!(
-                    "latent mean/std have {}/{} entries, z_dim is {z}",
-                    config.latent_mean.len(),
-                    config.latent_std.len()
-                ),
-            });
-        }
         let mean = Tensor::from_data(
             TensorData::new(config.latent_mean.clone(), [1, z, 1, 1, 1]),
             device,
@@ -188,8 +212,15 @@ impl<B: Backend> WanVae<B> {
     /// Encodes video `[b, 3, T, H, W]` in [-1, 1] to normalised latents
     /// `[b, z, 1 + (T−1)/4, H/8, W/8]` (the mean of the posterior; no sampling). Frames past the
     /// last full 4-frame chunk are ignored, as in the reference.
-    pub fn encode(&self, video: Tensor<B, 5>) -> Tensor<B, 5> {
-        let t = video.dims()[2];
+    pub fn encode(&self, video: Tensor<B, 5>) -> Result<Tensor<B, 5>, InputError> {
+        let [_, c, t, h, w] = video.dims();
+        if c != 3 || t == 0 || h == 0 || w == 0 {
+            return Err(InputError::Shape {
+                what: "VAE encode input",
+                expected: "[batch, 3, frames >= 1, height >= 1, width >= 1]".into(),
+                shape: video.dims().to_vec(),
+            });
+        }
         let chunks = VaeConfig::latent_frames(t);
         let mut cache = FeatCache::new();
         let mut outs = Vec::with_capacity(chunks);
@@ -202,24 +233,39 @@ impl<B: Backend> WanVae<B> {
         }
         let h = self.conv1.forward(Tensor::cat(outs, 2));
         let mu = h.narrow(1, 0, self.config.z_dim);
-        (mu - self.mean.clone()) * self.inv_std.clone()
+        Ok((mu - self.mean.clone()) * self.inv_std.clone())
     }
 
     /// Decodes normalised latents `[b, z, N, h, w]` to video `[b, 3, 1 + 4(N−1), 8h, 8w]`,
     /// clamped to [-1, 1]. Equivalent to one [`StreamDecoder::decode`] call on a fresh decoder.
-    pub fn decode(&self, latents: Tensor<B, 5>) -> Tensor<B, 5> {
+    pub fn decode(&self, latents: Tensor<B, 5>) -> Result<Tensor<B, 5>, InputError> {
         let mut stream = StreamDecoder::new();
         stream.decode(self, latents)
     }
 
-    fn decode_frames(&self, latents: Tensor<B, 5>, cache: &mut FeatCache<B>) -> Tensor<B, 5> {
+    fn decode_frames(
+        &self,
+        latents: Tensor<B, 5>,
+        cache: &mut FeatCache<B>,
+    ) -> Result<Tensor<B, 5>, InputError> {
+        let [_, c, n, h, w] = latents.dims();
+        if c != self.config.z_dim || n == 0 || h == 0 || w == 0 {
+            return Err(InputError::Shape {
+                what: "VAE decode input",
+                expected: format!(
+                    "[batch, {}, latents >= 1, h >= 1, w >= 1]",
+                    self.config.z_dim
+                ),
+                shape: latents.dims().to_vec(),
+            });
+        }
         let z = latents / self.inv_std.clone() + self.mean.clone();
         let x = self.conv2.forward(z);
         let n = x.dims()[2];
         let outs: Vec<_> = (0..n)
             .map(|i| self.decoder.forward(x.clone().narrow(2, i, 1), cache))
             .collect();
-        Tensor::cat(outs, 2).clamp(-1.0, 1.0)
+        Ok(Tensor::cat(outs, 2).clamp(-1.0, 1.0))
     }
 }
 
@@ -249,11 +295,15 @@ impl<B: Backend> StreamDecoder<B> {
 
     /// Decodes the next latents `[b, z, n, h, w]`; returns `[b, 3, f, 8h, 8w]` with
     /// `f = 1 + 4(n−1)` on the first call of a sequence and `4n` afterwards.
-    pub fn decode(&mut self, vae: &WanVae<B>, latents: Tensor<B, 5>) -> Tensor<B, 5> {
+    pub fn decode(
+        &mut self,
+        vae: &WanVae<B>,
+        latents: Tensor<B, 5>,
+    ) -> Result<Tensor<B, 5>, InputError> {
         let n = latents.dims()[2];
-        let out = vae.decode_frames(latents, &mut self.cache);
+        let out = vae.decode_frames(latents, &mut self.cache)?;
         self.latents_seen += n;
-        out
+        Ok(out)
     }
 
     /// Latent frames decoded since the start of the sequence.

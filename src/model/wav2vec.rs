@@ -11,6 +11,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, backend::Backend};
 use serde::Deserialize;
 
+use super::error::InputError;
 use super::nn::{LayerNorm, Linear};
 use crate::weights::WeightError;
 use crate::weights::loader::{TensorSource, load_tensor, open_checkpoint, shape_of};
@@ -337,7 +338,19 @@ impl<B: Backend> Wav2Vec2<B> {
     /// `num_hidden_layers + 1` hidden states, each `[batch, frames, hidden]`: the embedding-level
     /// state (projection + positional conv), then every layer output; in the stable-layer-norm
     /// variant the last one is taken after the final LayerNorm (Hugging Face semantics).
-    pub fn hidden_states(&self, input_values: Tensor<B, 2>) -> Vec<Tensor<B, 3>> {
+    pub fn hidden_states(
+        &self,
+        input_values: Tensor<B, 2>,
+    ) -> Result<Vec<Tensor<B, 3>>, InputError> {
+        let [batch, samples] = input_values.dims();
+        if batch == 0 || self.config.frames_for(samples) == 0 {
+            return Err(InputError::Invalid {
+                what: "wav2vec2 input",
+                reason: format!(
+                    "{samples} samples (batch {batch}) are too short for one feature frame"
+                ),
+            });
+        }
         let mut x = input_values.unsqueeze_dim::<3>(1);
         for conv in &self.convs {
             x = conv.forward(x);
@@ -371,14 +384,16 @@ impl<B: Backend> Wav2Vec2<B> {
         } else {
             h
         });
-        states
+        Ok(states)
     }
 
     /// All hidden states of one waveform stacked as `[layers + 1, frames, hidden]`, the layout
     /// `torch.cat(hidden_states)` gives the reference.
-    pub fn hidden_states_stacked(&self, input_values: Tensor<B, 2>) -> Tensor<B, 3> {
-        let states = self.hidden_states(input_values);
-        Tensor::cat(states, 0)
+    pub fn hidden_states_stacked(
+        &self,
+        input_values: Tensor<B, 2>,
+    ) -> Result<Tensor<B, 3>, InputError> {
+        Ok(Tensor::cat(self.hidden_states(input_values)?, 0))
     }
 
     fn positional(&self, h: Tensor<B, 3>) -> Tensor<B, 3> {
