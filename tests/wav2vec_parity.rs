@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 
 use avatar_studio::model::audio_features::{
-    FEATURE_FPS, W2V_FPS, audio_embedding, bucket_indices, encode_audio, interpolate_linear,
-    normalize_waveform, resampled_len,
+    FEATURE_FPS, ProcessorConfig, W2V_FPS, audio_embedding, bucket_indices, encode_audio,
+    interpolate_linear, resampled_len,
 };
 use avatar_studio::model::wav2vec::{Wav2Vec2, Wav2VecConfig};
 use avatar_studio::weights::loader::{TensorInfo, TensorSource};
@@ -25,6 +25,11 @@ fn config() -> Wav2VecConfig {
     Wav2VecConfig::from_file(fixture("audio/w2v_config.json")).unwrap_or_else(|e| panic!("{e}"))
 }
 
+fn processor() -> ProcessorConfig {
+    ProcessorConfig::from_file(fixture("audio/w2v_preprocessor_config.json"))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn batch_frames(io: &StFile) -> usize {
     // audio_emb is [1, L, C, batch_frames · nr].
     let n = shape(io, "audio_emb")[3];
@@ -37,8 +42,10 @@ fn processor_normalisation() {
     let io = open("audio/audio_io.safetensors");
     let wav = io.load_f32("waveform").expect("waveform");
     let n = wav.len();
-    let ours =
-        Tensor::<B, 2>::from_data(TensorData::new(normalize_waveform(&wav), [1, n]), &device());
+    let ours = Tensor::<B, 2>::from_data(
+        TensorData::new(processor().input_values(&wav), [1, n]),
+        &device(),
+    );
     assert_close(
         "input_values",
         ours,
@@ -55,7 +62,7 @@ fn hidden_states_features_and_buckets() {
     let model = Wav2Vec2::<B>::load(&src, config(), &device()).unwrap_or_else(|e| panic!("{e}"));
     let wav = io.load_f32("waveform").expect("waveform");
     let bf = batch_frames(&io);
-    let feats = encode_audio(&model, &wav, bf, &device()).expect("encode_audio");
+    let feats = encode_audio(&model, &processor(), &wav, bf, &device()).expect("encode_audio");
 
     assert_close(
         "hidden_states",
@@ -180,5 +187,5 @@ fn too_short_audio_is_an_error() {
     let src = StFile::open(fixture("audio/w2v.safetensors")).unwrap_or_else(|e| panic!("{e}"));
     let model = Wav2Vec2::<B>::load(&src, config(), &device()).unwrap_or_else(|e| panic!("{e}"));
     let kernel0 = config().conv_kernel[0];
-    assert!(encode_audio(&model, &vec![0.1; kernel0 - 1], 48, &device()).is_err());
+    assert!(encode_audio(&model, &processor(), &vec![0.1; kernel0 - 1], 48, &device()).is_err());
 }

@@ -2,10 +2,14 @@
 //! 50 → 30 fps linear resampling of the hidden states (`F.interpolate`, `align_corners=True`)
 //! and the per-clip 25 fps bucketing of `get_audio_embed_bucket_fps` (m = 0).
 
+use std::path::Path;
+
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use serde::Deserialize;
 
 use super::error::InputError;
 use super::wav2vec::Wav2Vec2;
+use crate::weights::WeightError;
 
 /// wav2vec2 frame rate at 16 kHz with the standard 320-sample total stride.
 pub const W2V_FPS: usize = 50;
@@ -13,6 +17,57 @@ pub const W2V_FPS: usize = 50;
 pub const FEATURE_FPS: usize = 30;
 /// Video frame rate of the generated clips.
 pub const VIDEO_FPS: usize = 25;
+
+/// The fields of the folder's `preprocessor_config.json` the front-end honours.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ProcessorConfig {
+    /// Zero-mean / unit-variance normalisation of the waveform.
+    #[serde(default = "default_true")]
+    pub do_normalize: bool,
+    /// Sample rate the model expects.
+    #[serde(default = "default_rate")]
+    pub sampling_rate: u32,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_rate() -> u32 {
+    16_000
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        Self {
+            do_normalize: true,
+            sampling_rate: 16_000,
+        }
+    }
+}
+
+impl ProcessorConfig {
+    /// Reads `preprocessor_config.json`.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, WeightError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| WeightError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| WeightError::Config {
+            file: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The model input for a waveform at [`ProcessorConfig::sampling_rate`].
+    pub fn input_values(&self, samples: &[f32]) -> Vec<f32> {
+        if self.do_normalize {
+            normalize_waveform(samples)
+        } else {
+            samples.to_vec()
+        }
+    }
+}
 
 /// `Wav2Vec2FeatureExtractor` with `do_normalize`: `(x − mean) / sqrt(var + 1e-7)` over the
 /// whole waveform (statistics in f64, result rounded to f32).
@@ -132,10 +187,11 @@ pub struct AudioFeatures<B: Backend> {
     pub buckets: Buckets,
 }
 
-/// Runs the whole front-end on a mono 16 kHz waveform (the whole file in one pass, as the
-/// reference does).
+/// Runs the whole front-end on a mono waveform already at the processor's sample rate (the
+/// whole file in one pass, as the reference does).
 pub fn encode_audio<B: Backend>(
     model: &Wav2Vec2<B>,
+    processor: &ProcessorConfig,
     samples_16k: &[f32],
     batch_frames: usize,
     device: &B::Device,
@@ -146,7 +202,17 @@ pub fn encode_audio<B: Backend>(
             reason: "batch_frames must be positive".into(),
         });
     }
-    let normed = normalize_waveform(samples_16k);
+    // The 50 fps frame rate (and so the 30 / 25 fps mapping) assumes 16 kHz input.
+    if processor.sampling_rate != 16_000 {
+        return Err(InputError::Invalid {
+            what: "audio processor",
+            reason: format!(
+                "sampling_rate {} is not the 16000 Hz the front-end assumes",
+                processor.sampling_rate
+            ),
+        });
+    }
+    let normed = processor.input_values(samples_16k);
     let n = normed.len();
     let input = Tensor::<B, 2>::from_data(TensorData::new(normed, [1, n]), device);
     let hidden_50fps = model.hidden_states_stacked(input)?;
