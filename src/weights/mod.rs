@@ -5,6 +5,7 @@
 //! a multi-gigabyte checkpoint is never held twice in memory.
 
 pub mod error;
+pub mod keymap;
 pub mod loader;
 pub mod pth;
 pub mod report;
