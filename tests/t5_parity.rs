@@ -14,24 +14,9 @@ const ATOL: f32 = 2e-5;
 const RTOL: f32 = 1e-5;
 
 fn config() -> T5Config {
-    let c = component_config("t5");
-    let get = |k: &str| {
-        c[k].as_u64()
-            .unwrap_or_else(|| panic!("t5 config lacks {k}")) as usize
-    };
-    T5Config {
-        vocab_size: get("vocab_size"),
-        dim: get("dim"),
-        dim_attn: get("dim_attn"),
-        dim_ffn: get("dim_ffn"),
-        num_heads: get("num_heads"),
-        encoder_layers: get("encoder_layers"),
-        num_buckets: get("num_buckets"),
-        // Not in the manifest config; the README states max_dist 128 for these fixtures.
-        max_dist: T5Config::umt5_xxl().max_dist,
-        text_len: get("text_len"),
-        eps: c["eps"].as_f64().expect("t5 eps"),
-    }
+    // max_dist is not in the manifest config; the reference default (128, stated in the
+    // fixtures README) applies when the field is absent.
+    serde_json::from_value(component_config("t5")).expect("t5 config from manifest")
 }
 
 fn ids(io: &StFile, key: &str) -> Tensor<B, 2, Int> {

@@ -39,6 +39,10 @@ pub struct T5Config {
     /// RMS norm epsilon.
     #[serde(default = "default_eps")]
     pub eps: f64,
+    /// One relative-position table for all layers (T5) instead of one per layer (umT5). Only
+    /// the umT5 layout (`false`) is implemented; `true` is refused at load time.
+    #[serde(default)]
+    pub shared_pos: bool,
 }
 
 fn default_max_dist() -> usize {
@@ -65,6 +69,7 @@ impl T5Config {
             max_dist: 128,
             text_len: 512,
             eps: 1e-6,
+            shared_pos: false,
         }
     }
 }
@@ -147,6 +152,14 @@ impl<B: Backend> T5Encoder<B> {
             return Err(WeightError::Config {
                 file: src.path().to_path_buf(),
                 reason: "dim_attn must be a multiple of num_heads".into(),
+            });
+        }
+        if config.shared_pos {
+            return Err(WeightError::Config {
+                file: src.path().to_path_buf(),
+                reason: "shared_pos = true (one position table for all layers) is not the umT5 \
+                         layout and is not supported"
+                    .into(),
             });
         }
         let (d, a, f) = (config.dim, config.dim_attn, config.dim_ffn);
