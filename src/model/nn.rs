@@ -1,7 +1,7 @@
 //! Small functional layers shared by the text and audio encoders (linear, layer norm), holding
 //! plain tensors loaded under PyTorch key names.
 
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{FloatDType, Tensor, backend::Backend};
 
 use crate::weights::WeightError;
 use crate::weights::loader::{TensorSource, load_tensor};
@@ -76,12 +76,14 @@ impl<B: Backend> LayerNorm<B> {
         })
     }
 
-    /// Normalises the last dimension of `x`.
+    /// Normalises the last dimension of `x` (statistics in f32 whatever the activation dtype).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let dtype = x.dtype();
+        let x = x.cast(FloatDType::F32);
         let mean = x.clone().mean_dim(D - 1);
         let centred = x - mean;
         let var = centred.clone().square().mean_dim(D - 1);
-        let normed = centred / (var + self.eps).sqrt();
+        let normed = (centred / (var + self.eps).sqrt()).cast(dtype);
         normed * self.weight.clone().unsqueeze::<D>() + self.bias.clone().unsqueeze::<D>()
     }
 }

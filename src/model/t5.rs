@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use burn::tensor::activation::{gelu_approximate, softmax};
-use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{Bool, FloatDType, Int, Tensor, TensorData, backend::Backend};
 use serde::Deserialize;
 
 use super::error::InputError;
@@ -100,9 +100,13 @@ struct T5Norm<B: Backend> {
 }
 
 impl<B: Backend> T5Norm<B> {
+    /// The mean square is taken in f32 (the reference's `x.float()`), the scaled activations
+    /// return to the input dtype before the weight multiply.
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let dtype = x.dtype();
+        let x = x.cast(FloatDType::F32);
         let ms = x.clone().square().mean_dim(2);
-        let x = x * (ms + self.eps).sqrt().recip();
+        let x = (x * (ms + self.eps).sqrt().recip()).cast(dtype);
         x * self.weight.clone().unsqueeze::<3>()
     }
 }

@@ -5,7 +5,7 @@
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::module::{conv2d, conv3d};
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{FloatDType, Tensor, backend::Backend};
 
 use super::vae_cache::{CacheEntry, FeatCache, next_cache_frames};
 use crate::weights::WeightError;
@@ -152,13 +152,17 @@ impl<B: Backend> RmsNorm<B> {
         })
     }
 
-    /// Normalises `x` `[b, c, ...]` over dim 1 (any rank ≥ 2).
+    /// Normalises `x` `[b, c, ...]` over dim 1 (any rank ≥ 2). The norm is taken in f32 even
+    /// for half-precision activations, then the result returns to the input dtype.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let norm = x.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
+        let dtype = x.dtype();
+        let xf = x.cast(FloatDType::F32);
+        let norm = xf.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
+        let normed = (xf / norm).cast(dtype);
         let mut gshape = [1usize; D];
         gshape[1] = self.gamma.dims()[0];
         let gamma = self.gamma.clone().reshape(gshape);
-        (x / norm) * self.scale * gamma
+        normed * self.scale * gamma
     }
 }
 

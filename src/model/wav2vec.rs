@@ -8,7 +8,7 @@ use std::path::Path;
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::module::conv1d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{FloatDType, Tensor, backend::Backend};
 use serde::Deserialize;
 
 use super::error::InputError;
@@ -161,10 +161,12 @@ impl<B: Backend> FeatureConv<B> {
         let y = match &self.norm {
             ConvNorm::Layer(ln) => ln.forward(y.swap_dims(1, 2)).swap_dims(1, 2),
             ConvNorm::Group { weight, bias } => {
+                let dtype = y.dtype();
+                let y = y.cast(FloatDType::F32);
                 let mean = y.clone().mean_dim(2);
                 let c = y - mean;
                 let var = c.clone().square().mean_dim(2);
-                let n = c / (var + 1e-5).sqrt();
+                let n = (c / (var + 1e-5).sqrt()).cast(dtype);
                 let ch = weight.dims()[0];
                 n * weight.clone().reshape([1, ch, 1]) + bias.clone().reshape([1, ch, 1])
             }
