@@ -6,10 +6,10 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::vae::VaeConfig;
 use super::vae_blocks::{
-    AttentionBlock, CausalConv3d, ConvGeom, Resample, ResampleMode, ResidualBlock, RmsNorm,
+    AttentionBlock, CausalConv3d, ConvGeom, Middle, Resample, ResampleMode, ResidualBlock, RmsNorm,
+    Stage,
 };
 use super::vae_cache::FeatCache;
-use super::vae_encoder::{Middle, Stage};
 use crate::weights::WeightError;
 use crate::weights::loader::TensorSource;
 

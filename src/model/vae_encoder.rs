@@ -6,64 +6,12 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::vae::VaeConfig;
 use super::vae_blocks::{
-    AttentionBlock, CausalConv3d, ConvGeom, Resample, ResampleMode, ResidualBlock, RmsNorm,
+    AttentionBlock, CausalConv3d, ConvGeom, Middle, Resample, ResampleMode, ResidualBlock, RmsNorm,
+    Stage,
 };
 use super::vae_cache::FeatCache;
 use crate::weights::WeightError;
 use crate::weights::loader::TensorSource;
-
-/// One entry of `encoder.downsamples` / `decoder.upsamples`.
-#[derive(Debug, Clone)]
-pub enum Stage<B: Backend> {
-    /// Residual block.
-    Res(ResidualBlock<B>),
-    /// Attention block (only with non-empty `attn_scales`).
-    Attn(AttentionBlock<B>),
-    /// Spatial / temporal resample.
-    Resample(Resample<B>),
-}
-
-impl<B: Backend> Stage<B> {
-    /// One cached chunk through the stage.
-    pub fn forward(&self, x: Tensor<B, 5>, cache: &mut FeatCache<B>) -> Tensor<B, 5> {
-        match self {
-            Stage::Res(r) => r.forward(x, cache),
-            Stage::Attn(a) => a.forward(x),
-            Stage::Resample(r) => r.forward(x, cache),
-        }
-    }
-}
-
-/// Middle section shared by encoder and decoder: Res, Attn, Res.
-#[derive(Debug, Clone)]
-pub struct Middle<B: Backend> {
-    res0: ResidualBlock<B>,
-    attn: AttentionBlock<B>,
-    res2: ResidualBlock<B>,
-}
-
-impl<B: Backend> Middle<B> {
-    /// Loads `{prefix}.middle.{0,1,2}`.
-    pub fn load(
-        src: &dyn TensorSource,
-        prefix: &str,
-        ch: usize,
-        device: &B::Device,
-    ) -> Result<Self, WeightError> {
-        Ok(Self {
-            res0: ResidualBlock::load(src, &format!("{prefix}.middle.0"), ch, ch, device)?,
-            attn: AttentionBlock::load(src, &format!("{prefix}.middle.1"), ch, device)?,
-            res2: ResidualBlock::load(src, &format!("{prefix}.middle.2"), ch, ch, device)?,
-        })
-    }
-
-    /// One cached chunk through the middle section.
-    pub fn forward(&self, x: Tensor<B, 5>, cache: &mut FeatCache<B>) -> Tensor<B, 5> {
-        let x = self.res0.forward(x, cache);
-        let x = self.attn.forward(x);
-        self.res2.forward(x, cache)
-    }
-}
 
 /// `Encoder3d` of the reference.
 #[derive(Debug, Clone)]
