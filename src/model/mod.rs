@@ -1,5 +1,12 @@
 //! Models around the diffusion transformer: the Wan 2.1 causal VAE, the umT5 text encoder and
 //! the wav2vec2 audio front-end, with their pre- and post-processing.
+//!
+//! Entry points:
+//! - video ↔ latents: [`vae::WanVae::from_file`], [`vae::WanVae::encode`],
+//!   [`vae::WanVae::decode`], and [`vae::StreamDecoder`] for decoding across calls;
+//! - text: [`text::PromptTokenizer`] (cleaning, 512-token padding) then
+//!   [`t5::T5Encoder::encode_trimmed`];
+//! - audio: [`wav2vec::Wav2Vec2::from_folder`] then [`audio_features::encode_audio`].
 
 pub mod audio_features;
 pub mod error;
