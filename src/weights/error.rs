@@ -1,8 +1,9 @@
-//! Errors raised while reading checkpoints; each one names the file and, where it applies, the key.
+//! Errors raised while reading checkpoints; each one names the file and, where it applies, the
+//! tensor key, so that a user can tell which download is broken.
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong while reading weights from disk or matching them to the model.
+/// Everything that can go wrong while reading weights from disk or matching them to a model.
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
     #[error("{path}: cannot read: {source}")]
@@ -13,6 +14,13 @@ pub enum WeightsError {
     },
     #[error("{path}: invalid safetensors header: {reason}")]
     Header { path: PathBuf, reason: String },
+    /// Not the expected container format (bad zip, bad pickle framing, unknown extension).
+    #[error("{path}: invalid checkpoint: {reason}")]
+    Format { path: PathBuf, reason: String },
+    /// The pickle inside a `.pth` asked for something other than plain tensors (for example a
+    /// function call); it is refused, never executed.
+    #[error("{path}: refused pickle content: {reason}")]
+    Pickle { path: PathBuf, reason: String },
     #[error("{path}: tensor `{key}`: {reason}")]
     Tensor {
         path: PathBuf,
@@ -28,8 +36,25 @@ pub enum WeightsError {
         found: Vec<usize>,
         expected: Vec<usize>,
     },
+    #[error("{path}: tensor `{key}` has unsupported dtype {dtype}")]
+    Dtype {
+        path: PathBuf,
+        key: String,
+        dtype: String,
+    },
+    /// The bytes of a tensor run past the end of the file.
+    #[error("{path}: tensor `{key}` is truncated ({needed} bytes needed, {available} present)")]
+    Truncated {
+        path: PathBuf,
+        key: String,
+        needed: usize,
+        available: usize,
+    },
     #[error("{path}: invalid JSON: {reason}")]
     Json { path: PathBuf, reason: String },
+    /// A model configuration file could not be parsed or is inconsistent.
+    #[error("{path}: bad configuration: {reason}")]
+    Config { path: PathBuf, reason: String },
     #[error("{path}: {reason}")]
     Layout { path: PathBuf, reason: String },
     #[error(transparent)]
