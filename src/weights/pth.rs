@@ -26,7 +26,7 @@ impl PthFile {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, WeightsError> {
         let path = path.as_ref().to_path_buf();
         if let Err(source) = std::fs::metadata(&path) {
-            return Err(WeightsError::Io { path: path, source });
+            return Err(WeightsError::Io { path, source });
         }
         let reader = PytorchReader::new(&path).map_err(|e| map_error(&path, e))?;
         let tensors = reader.into_tensors().into_iter().collect();
