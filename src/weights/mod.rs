@@ -15,6 +15,7 @@ pub mod keymap;
 pub mod loader;
 pub mod lora;
 pub mod pth;
+pub mod random;
 pub mod report;
 pub mod safetensors;
 pub mod st_reader;

@@ -5,13 +5,12 @@ use avatar_studio::weights::StFile;
 
 pub use super::fixtures::{fixture, fixtures_dir, manifest};
 use avatar_studio::weights::loader::TensorSource;
-use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};
 
-pub type B = Flex;
+pub type B = super::fixtures::TestBackend;
 
-pub fn device() -> burn::backend::flex::FlexDevice {
-    burn::backend::flex::FlexDevice
+pub fn device() -> burn::tensor::Device<B> {
+    Default::default()
 }
 
 /// `manifest.components.<name>.config`.

@@ -6,7 +6,12 @@ use avatar_studio::model::DitConfig;
 use avatar_studio::weights::SafetensorsFile;
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 
+/// The parity tests run on Flex (CPU) by default; built with `--features cuda` the same tests
+/// run on an NVIDIA GPU through burn-cuda, in f32, against the same tolerances.
+#[cfg(not(feature = "cuda"))]
 pub type TestBackend = burn::backend::Flex;
+#[cfg(feature = "cuda")]
+pub type TestBackend = burn_cuda::Cuda<f32, i32>;
 
 /// The fixture folder: `$FIXTURES_DIR`, else `../shared/fixtures` next to the crate.
 pub fn fixtures_dir() -> PathBuf {
