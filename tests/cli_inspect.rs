@@ -374,6 +374,44 @@ fn lora_in_a_foreign_spelling_is_rejected() {
 }
 
 #[test]
+fn lora_with_a_non_lora_tensor_names_it() {
+    let (dir, enc) = good_folder("cli_inspect_lora_base_layer");
+    // Spec §3.8: a `…base_layer.weight` in the file would overwrite the base weight in the
+    // reference; this app does not copy it, so it is reported rather than silently ignored.
+    let lora = open("dit/dit_lora.safetensors");
+    let mut tensors = all_tensors(&lora);
+    let extra = "base_model.model.blocks.0.self_attn.q.base_layer.weight";
+    tensors.push((extra.into(), vec![2], vec![0.5, -0.5]));
+    let meta: Vec<(&str, &str)> = lora
+        .metadata()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let path = dir.join("lora_extra.safetensors");
+    write_safetensors(&path, &tensors, &meta);
+    let (out, json) = inspect_json(&dir, &enc, &["--lora", &path.display().to_string()]);
+    let line = assert_bad(&out);
+    assert!(
+        line.contains(extra) && line.contains("lora_extra.safetensors"),
+        "{line}"
+    );
+    let lora = &json["dit"]["report"]["lora"];
+    assert_eq!(lora["pairs"], lora["expected_pairs"]);
+    assert_eq!(lora["unrecognised_keys"], serde_json::json!([extra]));
+}
+
+#[test]
+fn lora_without_alpha_metadata_uses_the_reference_alpha() {
+    let (dir, enc) = good_folder("cli_inspect_lora_no_alpha");
+    let lora = open("dit/dit_lora.safetensors");
+    let path = dir.join("lora_bare.safetensors");
+    write_safetensors(&path, &all_tensors(&lora), &[]);
+    let (out, json) = inspect_json(&dir, &enc, &["--lora", &path.display().to_string()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json["dit"]["report"]["lora"]["alpha"].as_f64(), Some(64.0));
+}
+
+#[test]
 fn unusable_model_argument_is_bad_input() {
     let out = run(&["inspect", "--model", "/nonexistent/avatar-ckpt"]);
     let line = assert_bad(&out);

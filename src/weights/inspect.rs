@@ -159,6 +159,9 @@ pub fn inspect(
     Ok(report)
 }
 
+/// `lora_alpha` of LA/liveavatar/configs/s2v_causal_sft.yaml (spec §3.8).
+pub const REFERENCE_LORA_ALPHA: f32 = 64.0;
+
 /// Which of the model's LoRA targets a file covers. A file in which no key has an accepted
 /// spelling is an error that names its first key, rather than a report of zero pairs.
 pub fn inspect_lora(path: &Path, config: &DitConfig) -> Result<LoraReport, WeightsError> {
@@ -182,8 +185,12 @@ pub fn inspect_lora(path: &Path, config: &DitConfig) -> Result<LoraReport, Weigh
             ),
         });
     }
+    // The reference takes alpha from its training config, not the file (spec §3.8), and the
+    // released file's metadata is unverified (§13); without `lora_alpha` use that config's 64
+    // rather than refusing a file the reference would load.
+    let alpha = (!header.metadata().contains_key("lora_alpha")).then_some(REFERENCE_LORA_ALPHA);
     drop(header);
-    let adapter = LoraAdapter::open(path, None, None)?;
+    let adapter = LoraAdapter::open(path, None, alpha)?;
     let targets: std::collections::BTreeSet<String> = parameter_inventory(config)
         .into_iter()
         .filter(|s| s.fp8 && !s.key.contains("injector_adain_layers"))
