@@ -33,6 +33,28 @@ pub enum Command {
     /// Validate a portrait, a voice and settings, and show what the render will be: frame size,
     /// audio length, clips and frames. Loads no model.
     Check(CheckArgs),
+    /// Validate a checkpoint folder (ckpt/Wan2.2-S2V-14B) from file headers only: components
+    /// found, parameter counts and sizes, and every missing, extra or mis-shaped tensor. Loads
+    /// no tensor data.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The checkpoint folder (DiT shards and config.json, models_t5_umt5-xxl-enc-bf16.pth,
+    /// Wan2.1_VAE.pth, wav2vec2-large-xlsr-53-english/, google/umt5-xxl/).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Also check a LoRA file (liveavatar.safetensors) against the DiT's targets.
+    #[arg(long)]
+    pub lora: Option<PathBuf>,
+    /// Encoder sizes as JSON `{"t5": {...}, "vae": {...}}`, for folders whose encoders are not
+    /// the released umT5-XXL and Wan 2.1 VAE.
+    #[arg(long, value_name = "FILE")]
+    pub encoders: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use avatar_studio::cli::{CheckArgs, Cli, Command};
+use avatar_studio::cli::{CheckArgs, Cli, Command, InspectArgs};
 use avatar_studio::inputs::RenderInputs;
 use avatar_studio::media::output_path::check_output_file;
 
@@ -23,6 +23,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check(args)) => check(&args),
+        Some(Command::Inspect(args)) => inspect(&args),
         None => studio(cli.files),
     }
 }
@@ -82,4 +83,36 @@ fn check(args: &CheckArgs) -> ExitCode {
         println!("{summary}");
     }
     ExitCode::SUCCESS
+}
+
+/// Prints the folder report (text or JSON) on stdout; an incomplete folder also gets the
+/// one-line `error:` naming its first problem, and exit code 2.
+fn inspect(args: &InspectArgs) -> ExitCode {
+    use avatar_studio::weights::folder_report::{EncoderConfigs, inspect_folder};
+    let encoders = match &args.encoders {
+        None => EncoderConfigs::default(),
+        Some(path) => match EncoderConfigs::from_file(path) {
+            Ok(e) => e,
+            Err(e) => return bad_input(e),
+        },
+    };
+    let report = match inspect_folder(&args.model, args.lora.as_deref(), &encoders) {
+        Ok(report) => report,
+        Err(e) => return bad_input(e),
+    };
+    if args.json {
+        match serde_json::to_string(&report) {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", report.to_text());
+    }
+    match report.summary_line() {
+        Some(line) => bad_input(line),
+        None => ExitCode::SUCCESS,
+    }
 }

@@ -1,14 +1,50 @@
 //! Builds the DiT from a [`WeightSet`]: serves parameters by key with shape checks, merges the
 //! LoRA into its target linears on the way and verifies that the LoRA covered every target.
+//! With [`WeightFormat::Fp8`] the linears that the reference's `replace_linear_with_scaled_fp8`
+//! converts are quantised to e4m3 with a per-tensor scale right after the merge (spec §3.9:
+//! build → LoRA → FP8). burn has no e4m3 matmul, so the weights are dequantised again at once
+//! and the model computes with exactly the values an FP8 kernel would see.
 
 use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{Tensor, TensorData, backend::Backend};
 
+use super::fp8::Fp8Weight;
 use super::{LoraAdapter, WeightSet, WeightsError};
 use crate::model::dit::lora_target_count;
+use crate::model::inventory::parameter_inventory;
 use crate::model::layers::ParameterSource;
 use crate::model::{DitConfig, DitModel};
+
+/// How the DiT's linear weights are kept after loading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightFormat {
+    /// As stored (plus the LoRA merge).
+    #[default]
+    Full,
+    /// The reference's FP8 linears rounded through e4m3 with per-tensor scales.
+    Fp8,
+}
+
+/// What the FP8 conversion did while loading.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fp8Stats {
+    /// Per converted linear (module path): `weight_scale = 1/s`.
+    pub scales: BTreeMap<String, f32>,
+    /// Weight elements held as e4m3 (one byte each).
+    pub fp8_elements: u64,
+    /// Every parameter element the model loaded, converted or not.
+    pub loaded_elements: u64,
+}
+
+impl Fp8Stats {
+    /// Bytes of the model with e4m3 linears and everything else bf16 (scales not counted), the
+    /// accounting of spec §3.9 / §7.5 and of `inspect`'s FP8 figure.
+    pub fn model_bytes(&self) -> u64 {
+        2 * self.loaded_elements - self.fp8_elements
+    }
+}
 
 /// A [`ParameterSource`] over checkpoint files with an optional LoRA merged at load.
 pub struct CheckpointSource<'a, B: Backend> {
@@ -16,6 +52,9 @@ pub struct CheckpointSource<'a, B: Backend> {
     lora: Option<&'a LoraAdapter>,
     device: &'a B::Device,
     merged: RefCell<Vec<String>>,
+    /// Module paths to convert (empty for [`WeightFormat::Full`]).
+    fp8_modules: BTreeSet<String>,
+    fp8: RefCell<Fp8Stats>,
 }
 
 impl<'a, B: Backend> CheckpointSource<'a, B> {
@@ -29,7 +68,50 @@ impl<'a, B: Backend> CheckpointSource<'a, B> {
             lora,
             device,
             merged: RefCell::new(Vec::new()),
+            fp8_modules: BTreeSet::new(),
+            fp8: RefCell::new(Fp8Stats::default()),
         }
+    }
+
+    /// Converts the FP8 linears of `config` (the inventory's `fp8` flags, which mirror the
+    /// reference's ignore list) after the merge.
+    pub fn with_format(mut self, config: &DitConfig, format: WeightFormat) -> Self {
+        self.fp8_modules = match format {
+            WeightFormat::Full => BTreeSet::new(),
+            WeightFormat::Fp8 => parameter_inventory(config)
+                .into_iter()
+                .filter(|s| s.fp8)
+                .filter_map(|s| s.key.strip_suffix(".weight").map(str::to_string))
+                .collect(),
+        };
+        self
+    }
+
+    /// What the conversion did so far.
+    pub fn fp8_stats(&self) -> Fp8Stats {
+        self.fp8.borrow().clone()
+    }
+
+    fn quantise(&self, module: &str, weight: Tensor<B, 2>) -> Result<Tensor<B, 2>, WeightsError> {
+        let dims = weight.dims();
+        let dtype = weight.dtype();
+        let values = weight
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .map_err(|e| WeightsError::Tensor {
+                path: self.weights.location(),
+                key: format!("{module}.weight"),
+                reason: format!("cannot read merged weight for FP8: {e:?}"),
+            })?;
+        let q = Fp8Weight::quantize(&values, dims.to_vec());
+        let mut stats = self.fp8.borrow_mut();
+        stats.scales.insert(module.to_string(), q.scale_inv);
+        stats.fp8_elements += values.len() as u64;
+        Ok(
+            Tensor::<B, 2>::from_data(TensorData::new(q.dequantize(), dims), self.device)
+                .cast(dtype),
+        )
     }
 
     /// Modules whose LoRA pair has been merged so far.
@@ -46,20 +128,27 @@ impl<B: Backend> ParameterSource<B> for CheckpointSource<'_, B> {
         key: &str,
         shape: [usize; D],
     ) -> Result<Tensor<B, D>, WeightsError> {
-        self.weights.tensor(key, shape, self.device)
+        let t = self.weights.tensor(key, shape, self.device)?;
+        self.fp8.borrow_mut().loaded_elements += shape.iter().product::<usize>() as u64;
+        Ok(t)
     }
 
     fn linear_weight(&self, module: &str, shape: [usize; 2]) -> Result<Tensor<B, 2>, WeightsError> {
         let weight = self.tensor(&format!("{module}.weight"), shape)?;
-        let Some(lora) = self.lora else {
-            return Ok(weight);
+        let merged = match self.lora {
+            None => weight,
+            Some(lora) => match lora.merge(module, weight.clone(), self.device)? {
+                Some(merged) => {
+                    self.merged.borrow_mut().push(module.to_string());
+                    merged
+                }
+                None => weight,
+            },
         };
-        match lora.merge(module, weight.clone(), self.device)? {
-            Some(merged) => {
-                self.merged.borrow_mut().push(module.to_string());
-                Ok(merged)
-            }
-            None => Ok(weight),
+        if self.fp8_modules.contains(module) {
+            self.quantise(module, merged)
+        } else {
+            Ok(merged)
         }
     }
 }
@@ -72,7 +161,18 @@ pub fn load_dit<B: Backend>(
     lora: Option<&LoraAdapter>,
     device: &B::Device,
 ) -> Result<DitModel<B>, WeightsError> {
-    let source = CheckpointSource::new(weights, lora, device);
+    load_dit_as(config, weights, lora, WeightFormat::Full, device).map(|(model, _)| model)
+}
+
+/// [`load_dit`] with a choice of [`WeightFormat`]; also says what the FP8 conversion did.
+pub fn load_dit_as<B: Backend>(
+    config: &DitConfig,
+    weights: &WeightSet,
+    lora: Option<&LoraAdapter>,
+    format: WeightFormat,
+    device: &B::Device,
+) -> Result<(DitModel<B>, Fp8Stats), WeightsError> {
+    let source = CheckpointSource::new(weights, lora, device).with_format(config, format);
     let model = DitModel::from_source(config, &source)?;
     if let Some(lora) = lora {
         let merged = source.merged_modules();
@@ -93,5 +193,5 @@ pub fn load_dit<B: Backend>(
             });
         }
     }
-    Ok(model)
+    Ok((model, source.fp8_stats()))
 }

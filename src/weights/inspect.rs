@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{DitCheckpoint, LoraAdapter, StoredDtype, WeightSet, WeightsError};
+use super::lora::{ACCEPTED_SPELLINGS, parse_lora_key};
+use super::{DitCheckpoint, LoraAdapter, SafetensorsFile, StoredDtype, WeightSet, WeightsError};
 use crate::model::DitConfig;
 use crate::model::dit::lora_target_count;
 use crate::model::inventory::{Component, SizeSummary, parameter_inventory, size_summary};
@@ -30,6 +31,11 @@ pub struct LoraReport {
     pub expected_pairs: usize,
     /// Adapted modules that are not LoRA targets of the model.
     pub unmatched_modules: Vec<String>,
+    /// The key spellings the file uses (module path shown as `<module>`), one of spec §3.8's.
+    pub spellings: Vec<String>,
+    /// Stored keys that are not in any accepted LoRA spelling (for example a kohya
+    /// `lora_down`, or a `base_layer.weight` that the reference would copy over the base).
+    pub unrecognised_keys: Vec<String>,
 }
 
 /// The result of [`inspect`].
@@ -61,10 +67,11 @@ impl InspectReport {
         self.missing.is_empty()
             && self.unexpected.is_empty()
             && self.mis_shaped.is_empty()
-            && self
-                .lora
-                .as_ref()
-                .is_none_or(|l| l.pairs >= l.expected_pairs && l.unmatched_modules.is_empty())
+            && self.lora.as_ref().is_none_or(|l| {
+                l.pairs >= l.expected_pairs
+                    && l.unmatched_modules.is_empty()
+                    && l.unrecognised_keys.is_empty()
+            })
     }
 }
 
@@ -152,9 +159,38 @@ pub fn inspect(
     Ok(report)
 }
 
-/// Which of the model's LoRA targets a file covers.
+/// `lora_alpha` of LA/liveavatar/configs/s2v_causal_sft.yaml (spec §3.8).
+pub const REFERENCE_LORA_ALPHA: f32 = 64.0;
+
+/// Which of the model's LoRA targets a file covers. A file in which no key has an accepted
+/// spelling is an error that names its first key, rather than a report of zero pairs.
 pub fn inspect_lora(path: &Path, config: &DitConfig) -> Result<LoraReport, WeightsError> {
-    let adapter = LoraAdapter::open(path, None, None)?;
+    let header = SafetensorsFile::open(path)?;
+    let mut spellings = std::collections::BTreeSet::new();
+    let mut unrecognised_keys = Vec::new();
+    for key in header.tensors().keys() {
+        match parse_lora_key(key) {
+            Some(k) => {
+                spellings.insert(k.spelling);
+            }
+            None => unrecognised_keys.push(key.clone()),
+        }
+    }
+    if spellings.is_empty() {
+        return Err(WeightsError::Lora {
+            path: path.to_path_buf(),
+            reason: format!(
+                "no key has a known LoRA spelling (first key `{}`); expected {ACCEPTED_SPELLINGS}",
+                unrecognised_keys.first().map_or("<none>", String::as_str)
+            ),
+        });
+    }
+    // The reference takes alpha from its training config, not the file (spec §3.8), and the
+    // released file's metadata is unverified (§13); without `lora_alpha` use that config's 64
+    // rather than refusing a file the reference would load.
+    let alpha = (!header.metadata().contains_key("lora_alpha")).then_some(REFERENCE_LORA_ALPHA);
+    drop(header);
+    let adapter = LoraAdapter::open(path, None, alpha)?;
     let targets: std::collections::BTreeSet<String> = parameter_inventory(config)
         .into_iter()
         .filter(|s| s.fp8 && !s.key.contains("injector_adain_layers"))
@@ -172,5 +208,7 @@ pub fn inspect_lora(path: &Path, config: &DitConfig) -> Result<LoraReport, Weigh
         pairs: adapter.len(),
         expected_pairs: lora_target_count(config),
         unmatched_modules,
+        spellings: spellings.into_iter().collect(),
+        unrecognised_keys,
     })
 }

@@ -29,11 +29,56 @@ pub struct LoraAdapter {
     alpha: f32,
 }
 
-fn strip_prefix(key: &str) -> &str {
-    KEY_PREFIXES
+/// Which matrix of a pair a key holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoraMatrix {
+    A,
+    B,
+}
+
+/// A stored key split into the module it adapts and the spelling around it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoraKey {
+    pub module: String,
+    pub matrix: LoraMatrix,
+    /// The key with the module path replaced by `<module>` (e.g.
+    /// `base_model.model.<module>.lora_A.default.weight`), so reports can say which of the
+    /// spec §3.8 spellings a file uses.
+    pub spelling: String,
+}
+
+/// The key spellings this reader accepts, for error messages.
+pub const ACCEPTED_SPELLINGS: &str = "`<module>.lora_A.weight` / `<module>.lora_A.default.weight` \
+     (and lora_B), optionally prefixed by `base_model.model.` or `diffusion_model.`";
+
+/// Splits `key` if it uses one of the accepted LoRA spellings; `None` for anything else.
+pub fn parse_lora_key(key: &str) -> Option<LoraKey> {
+    let prefix = KEY_PREFIXES
         .iter()
-        .find_map(|p| key.strip_prefix(p))
-        .unwrap_or(key)
+        .find(|p| key.starts_with(*p))
+        .copied()
+        .unwrap_or("");
+    let rest = &key[prefix.len()..];
+    let find = |suffixes: &[&'static str; 2]| {
+        suffixes
+            .iter()
+            .find_map(|s| rest.strip_suffix(s).map(|m| (m, *s)))
+    };
+    let (module, suffix, matrix) = if let Some((m, s)) = find(&A_SUFFIXES) {
+        (m, s, LoraMatrix::A)
+    } else {
+        let (m, s) = find(&B_SUFFIXES)?;
+        (m, s, LoraMatrix::B)
+    };
+    // An empty module path (a key that is only a suffix) adapts nothing.
+    if module.is_empty() {
+        return None;
+    }
+    Some(LoraKey {
+        module: module.to_string(),
+        matrix,
+        spelling: format!("{prefix}<module>{suffix}"),
+    })
 }
 
 impl LoraAdapter {
@@ -53,12 +98,22 @@ impl LoraAdapter {
         let mut a_keys = BTreeMap::new();
         let mut b_keys = BTreeMap::new();
         for key in file.tensors().keys() {
-            let module_key = strip_prefix(key);
-            if let Some(module) = A_SUFFIXES.iter().find_map(|s| module_key.strip_suffix(s)) {
-                a_keys.insert(module.to_string(), key.clone());
-            } else if let Some(module) = B_SUFFIXES.iter().find_map(|s| module_key.strip_suffix(s))
-            {
-                b_keys.insert(module.to_string(), key.clone());
+            match parse_lora_key(key) {
+                Some(LoraKey {
+                    module,
+                    matrix: LoraMatrix::A,
+                    ..
+                }) => {
+                    a_keys.insert(module, key.clone());
+                }
+                Some(LoraKey {
+                    module,
+                    matrix: LoraMatrix::B,
+                    ..
+                }) => {
+                    b_keys.insert(module, key.clone());
+                }
+                None => {}
             }
         }
         let mut pairs = BTreeMap::new();
@@ -134,6 +189,11 @@ impl LoraAdapter {
     /// `alpha / rank`, the factor applied to `B·A`.
     pub fn scale(&self) -> f32 {
         self.alpha / self.rank as f32
+    }
+
+    /// Every key stored in the file, LoRA or not.
+    pub fn stored_keys(&self) -> impl Iterator<Item = &str> {
+        self.file.tensors().keys().map(String::as_str)
     }
 
     /// Module paths that the file adapts.

@@ -9,6 +9,7 @@
 pub mod checkpoint;
 pub mod dit_loader;
 pub mod error;
+pub mod folder_report;
 pub mod fp8;
 pub mod inspect;
 pub mod keymap;
@@ -21,7 +22,7 @@ pub mod safetensors;
 pub mod st_reader;
 
 pub use checkpoint::{DitCheckpoint, WeightSet};
-pub use dit_loader::{CheckpointSource, load_dit};
+pub use dit_loader::{CheckpointSource, Fp8Stats, WeightFormat, load_dit, load_dit_as};
 pub use error::WeightsError;
 pub use loader::{TensorSource, open_checkpoint};
 pub use lora::LoraAdapter;

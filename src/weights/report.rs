@@ -1,6 +1,6 @@
 //! Inspection reports for checkpoint files (present?, size, keys, shapes, bytes) and per
-//! component (VAE, T5, wav2vec2: what is missing or mis-shaped), meant for a future `inspect`
-//! command and for clear start-up diagnostics.
+//! component (VAE, T5, wav2vec2: what is missing or mis-shaped), used by `folder_report` (the
+//! `inspect` command) and meant for clear start-up diagnostics.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

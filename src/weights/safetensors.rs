@@ -310,7 +310,7 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<ParsedHeader, WeightsError>
             .ok_or_else(|| bad("bad data_offsets"))?;
         if begin > end || end > data_len {
             return Err(bad(&format!(
-                "data_offsets [{begin}, {end}] outside the {data_len}-byte data section"
+                "data_offsets [{begin}, {end}] run past the {data_len}-byte data section (truncated file?)"
             )));
         }
         let expected = shape
