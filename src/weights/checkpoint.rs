@@ -124,36 +124,7 @@ impl DitCheckpoint {
     pub fn weight_files(folder: &Path) -> Result<Vec<PathBuf>, WeightsError> {
         let index_path = folder.join(INDEX_FILE);
         if index_path.is_file() {
-            let text = std::fs::read_to_string(&index_path).map_err(|source| WeightsError::Io {
-                path: index_path.clone(),
-                source,
-            })?;
-            let json: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| WeightsError::Json {
-                    path: index_path.clone(),
-                    reason: e.to_string(),
-                })?;
-            let map = json
-                .get("weight_map")
-                .and_then(|m| m.as_object())
-                .ok_or_else(|| WeightsError::Layout {
-                    path: index_path.clone(),
-                    reason: "no `weight_map` object".into(),
-                })?;
-            let mut shards = BTreeSet::new();
-            for (key, shard) in map {
-                let name = shard.as_str().ok_or_else(|| WeightsError::Layout {
-                    path: index_path.clone(),
-                    reason: format!("`weight_map.{key}` is not a file name"),
-                })?;
-                if name.contains('/') || name.contains('\\') || name.contains("..") {
-                    return Err(WeightsError::Layout {
-                        path: index_path.clone(),
-                        reason: format!("shard name `{name}` must be a plain file name"),
-                    });
-                }
-                shards.insert(name.to_string());
-            }
+            let shards: BTreeSet<String> = read_index(&index_path)?.into_values().collect();
             let files: Vec<PathBuf> = shards.iter().map(|s| folder.join(s)).collect();
             for file in &files {
                 if !file.is_file() {
@@ -206,4 +177,35 @@ impl DitCheckpoint {
     ) -> Result<crate::model::DitModel<B>, WeightsError> {
         super::load_dit(&self.config, &self.weights, lora, device)
     }
+}
+
+/// The index's `weight_map` (key → shard file name).
+pub(crate) fn read_index(path: &Path) -> Result<BTreeMap<String, String>, WeightsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| WeightsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| WeightsError::Json {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let map = json
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| WeightsError::Layout {
+            path: path.to_path_buf(),
+            reason: "no `weight_map` object".into(),
+        })?;
+    let mut out = BTreeMap::new();
+    for (key, shard) in map {
+        let name = shard
+            .as_str()
+            .filter(|n| !n.contains('/') && !n.contains('\\') && !n.contains(".."))
+            .ok_or_else(|| WeightsError::Layout {
+                path: path.to_path_buf(),
+                reason: format!("`weight_map.{key}` is not a plain file name"),
+            })?;
+        out.insert(key.clone(), name.to_string());
+    }
+    Ok(out)
 }

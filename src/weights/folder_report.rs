@@ -3,12 +3,12 @@
 //! plus an optional LoRA. This is what `avatar-studio inspect` prints; the CLI only formats it.
 //! No tensor data is read, so a 40 GB folder is checked in well under a second.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{DitCheckpoint, WeightSet};
+use super::checkpoint::{DitCheckpoint, WeightSet, read_index};
 use super::inspect::{InspectReport, ShapeMismatch, inspect_lora, inspect_weights};
 use super::report::{ComponentReport, t5_report, vae_report, wav2vec_report};
 use super::{SafetensorsFile, WeightsError};
@@ -269,37 +269,6 @@ fn tokenizer_summary(dir: &Path) -> ComponentSummary {
         unused: Vec::new(),
         error,
     }
-}
-
-/// The index's `weight_map` (key → shard file name).
-fn read_index(path: &Path) -> Result<BTreeMap<String, String>, WeightsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| WeightsError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| WeightsError::Json {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let map = json
-        .get("weight_map")
-        .and_then(|m| m.as_object())
-        .ok_or_else(|| WeightsError::Layout {
-            path: path.to_path_buf(),
-            reason: "no `weight_map` object".into(),
-        })?;
-    let mut out = BTreeMap::new();
-    for (key, shard) in map {
-        let name = shard
-            .as_str()
-            .filter(|n| !n.contains('/') && !n.contains('\\') && !n.contains(".."))
-            .ok_or_else(|| WeightsError::Layout {
-                path: path.to_path_buf(),
-                reason: format!("`weight_map.{key}` is not a plain file name"),
-            })?;
-        out.insert(key.clone(), name.to_string());
-    }
-    Ok(out)
 }
 
 /// Unlike [`DitCheckpoint::open`], a missing or broken shard does not stop the inspection: the
