@@ -27,6 +27,20 @@ pub struct RingSlot {
     pub active_tokens: usize,
 }
 
+/// One `[capacity, heads, head_dim]` zero buffer per layer: the layout both caches share, so
+/// attention can read them side by side.
+fn zeroed_layers<B: Backend>(
+    layers: usize,
+    capacity: usize,
+    heads: usize,
+    head_dim: usize,
+    device: &B::Device,
+) -> Vec<Tensor<B, 3>> {
+    (0..layers)
+        .map(|_| Tensor::zeros([capacity, heads, head_dim], device))
+        .collect()
+}
+
 impl<B: Backend> RingCache<B> {
     pub fn new(
         layers: usize,
@@ -35,11 +49,7 @@ impl<B: Backend> RingCache<B> {
         head_dim: usize,
         device: &B::Device,
     ) -> Self {
-        let empty = || {
-            (0..layers)
-                .map(|_| Tensor::zeros([capacity, heads, head_dim], device))
-                .collect()
-        };
+        let empty = || zeroed_layers(layers, capacity, heads, head_dim, device);
         Self {
             keys: empty(),
             values: empty(),
@@ -111,11 +121,7 @@ impl<B: Backend> CondCache<B> {
         head_dim: usize,
         device: &B::Device,
     ) -> Self {
-        let empty = || {
-            (0..layers)
-                .map(|_| Tensor::zeros([capacity, heads, head_dim], device))
-                .collect()
-        };
+        let empty = || zeroed_layers(layers, capacity, heads, head_dim, device);
         Self {
             keys: empty(),
             values: empty(),
