@@ -37,6 +37,109 @@ pub enum Command {
     /// found, parameter counts and sizes, and every missing, extra or mis-shaped tensor. Loads
     /// no tensor data.
     Inspect(InspectArgs),
+    /// Render a talking-avatar video from a portrait and a voice (or many, with --batch),
+    /// clip by clip, into an MP4 (H.264 + AAC) or a PNG sequence + WAV. Without --model it
+    /// uses the built-in demo weights (a tiny random model: the video is noise).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Portrait image (PNG, JPEG, WebP or BMP).
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// Voice recording (WAV, MP3, FLAC, OGG/Vorbis or M4A/AAC).
+    #[arg(long)]
+    pub audio: Option<PathBuf>,
+    /// Output MP4 (default: output/<date>_<time>_<steps>step_<prompt>.mp4).
+    #[arg(long, alias = "save_file", alias = "save-file")]
+    pub out: Option<PathBuf>,
+    /// Write PNG frames and audio.wav into this folder instead of an MP4.
+    #[arg(long = "png-dir", conflicts_with = "out")]
+    pub png_dir: Option<PathBuf>,
+    /// The Wan2.2-S2V-14B checkpoint folder.
+    #[arg(long, alias = "ckpt_dir", alias = "ckpt-dir")]
+    pub model: Option<PathBuf>,
+    /// The LiveAvatar LoRA (liveavatar.safetensors), merged into the DiT at load.
+    #[arg(long, alias = "lora_path_dmd", alias = "lora-path-dmd")]
+    pub lora: Option<PathBuf>,
+    /// Use the built-in demo weights (the default without --model): a tiny model with random
+    /// weights, for trying the whole path without the download.
+    #[arg(long)]
+    pub demo: bool,
+    /// Encoder sizes as JSON `{"t5": {...}, "vae": {...}}`, for folders whose encoders are not
+    /// the released umT5-XXL and Wan 2.1 VAE.
+    #[arg(long, value_name = "FILE")]
+    pub encoders: Option<PathBuf>,
+    /// Print one JSON event per line on stdout instead of a progress bar.
+    #[arg(long)]
+    pub json: bool,
+    /// Render every [[job]] of this TOML file (image, audio, prompt, out, seed) in one process.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["image", "audio", "out", "png_dir"])]
+    pub batch: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub compat: ReferenceFlags,
+}
+
+/// Flags of the reference script that have no effect here, accepted so its launch scripts run
+/// unchanged. Those that would change the result if honoured are checked.
+#[derive(Debug, Args, Default)]
+pub struct ReferenceFlags {
+    #[arg(long, hide = true)]
+    pub task: Option<String>,
+    #[arg(long = "sample_solver", alias = "sample-solver", hide = true)]
+    pub sample_solver: Option<String>,
+    /// Memory placement is planned, not switched by hand.
+    #[arg(long = "offload_model", alias = "offload-model", hide = true)]
+    pub offload_model: Option<String>,
+    #[arg(long = "offload_kv_cache", alias = "offload-kv-cache", hide = true)]
+    pub offload_kv_cache: bool,
+    #[arg(long = "t5_cpu", alias = "t5-cpu", hide = true)]
+    pub t5_cpu: bool,
+    /// The reference ignores it too (no classifier-free guidance in the causal pipeline).
+    #[arg(long = "sample_guide_scale", alias = "sample-guide-scale", hide = true)]
+    pub sample_guide_scale: Option<f64>,
+    /// The reference hard-codes the shift to 3.
+    #[arg(long = "sample_shift", alias = "sample-shift", hide = true)]
+    pub sample_shift: Option<f64>,
+    #[arg(long = "load_lora", alias = "load-lora", hide = true)]
+    pub load_lora: bool,
+    /// Rank and alpha are read from the LoRA file itself.
+    #[arg(long = "training_config", alias = "training-config", hide = true)]
+    pub training_config: Option<PathBuf>,
+    #[arg(long = "convert_model_dtype", alias = "convert-model-dtype", hide = true)]
+    pub convert_model_dtype: bool,
+    #[arg(long = "num_gpus_dit", alias = "num-gpus-dit", hide = true)]
+    pub num_gpus_dit: Option<u32>,
+    #[arg(long = "enable_vae_parallel", alias = "enable-vae-parallel", hide = true)]
+    pub enable_vae_parallel: bool,
+    #[arg(long = "frame_num", alias = "frame-num", hide = true)]
+    pub frame_num: Option<u32>,
+    #[arg(long = "start_from_ref", alias = "start-from-ref", hide = true)]
+    pub start_from_ref: bool,
+}
+
+impl ReferenceFlags {
+    /// Refuses values that would silently render something else than the script asked for.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(task) = &self.task
+            && task != "s2v-14B"
+        {
+            return Err(format!(
+                "--task {task}: only s2v-14B (LiveAvatar) is implemented"
+            ));
+        }
+        if let Some(solver) = &self.sample_solver
+            && solver != "euler"
+        {
+            return Err(format!(
+                "--sample_solver {solver}: only euler is implemented (as in the reference)"
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Args)]

@@ -2,10 +2,14 @@
 //! with the LiveAvatar model. The binary in `main.rs` is a thin front end over this library.
 
 pub mod cli;
+pub mod engine;
+pub mod headless;
 pub mod inputs;
 pub mod media;
 pub mod memory;
 pub mod model;
+pub mod pipeline;
+pub mod rng;
 pub mod sampler;
 pub mod settings;
 #[cfg(feature = "gui")]

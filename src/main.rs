@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Check(args)) => check(&args),
         Some(Command::Inspect(args)) => inspect(&args),
+        Some(Command::Generate(args)) => avatar_studio::headless::generate(&args),
         None => studio(cli.files),
     }
 }

@@ -347,6 +347,11 @@ impl<B: Backend> DitModel<B> {
         Ok(model)
     }
 
+    /// The hyper-parameters the model was built with.
+    pub fn config(&self) -> &DitConfig {
+        &self.config
+    }
+
     pub fn with_numerics(mut self, numerics: Numerics) -> Self {
         self.numerics = numerics;
         self

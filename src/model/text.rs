@@ -62,9 +62,21 @@ impl TokenizedPrompt {
 
 /// umT5 tokenizer with the reference's cleaning and fixed-length padding.
 pub struct PromptTokenizer {
-    inner: Tokenizer,
+    inner: Inner,
     text_len: usize,
 }
+
+enum Inner {
+    /// The checkpoint's `tokenizer.json`.
+    File(Box<Tokenizer>),
+    /// The built-in demo model's stand-in: one id per UTF-8 byte of the cleaned prompt. It
+    /// exists so the demo runs without any download; its ids mean nothing to a real umT5.
+    Bytes { vocab_size: usize },
+}
+
+/// Ids below this are special in umT5 (`<pad>` 0, `</s>` 1, `<unk>` 2).
+const FIRST_BYTE_ID: usize = 3;
+const EOS_ID: i64 = 1;
 
 impl PromptTokenizer {
     /// Loads `tokenizer.json` (from the `google/umt5-xxl` folder) for sequences of `text_len`.
@@ -90,7 +102,20 @@ impl PromptTokenizer {
             pad_token: "<pad>".into(),
             ..Default::default()
         }));
-        Ok(Self { inner, text_len })
+        Ok(Self {
+            inner: Inner::File(Box::new(inner)),
+            text_len,
+        })
+    }
+
+    /// The demo model's byte-level tokenizer for a vocabulary of `vocab_size` ids.
+    pub fn byte_level(vocab_size: usize, text_len: usize) -> Self {
+        Self {
+            inner: Inner::Bytes {
+                vocab_size: vocab_size.max(FIRST_BYTE_ID + 1),
+            },
+            text_len,
+        }
     }
 
     /// Sequence length of every output.
@@ -101,8 +126,19 @@ impl PromptTokenizer {
     /// Cleans and tokenises `prompt` (special tokens added: `</s>`).
     pub fn encode(&self, prompt: &str) -> Result<TokenizedPrompt, TextError> {
         let cleaned = clean_prompt(prompt);
-        let enc = self
-            .inner
+        let inner = match &self.inner {
+            Inner::File(tokenizer) => tokenizer,
+            Inner::Bytes { vocab_size } => {
+                let span = vocab_size - FIRST_BYTE_ID;
+                let mut ids: Vec<i64> = cleaned
+                    .bytes()
+                    .map(|b| (FIRST_BYTE_ID + usize::from(b) % span) as i64)
+                    .collect();
+                ids.push(EOS_ID);
+                return Ok(TokenizedPrompt::from_ids(&ids, self.text_len));
+            }
+        };
+        let enc = inner
             .encode(cleaned, true)
             .map_err(|e| TextError::Encode(e.to_string()))?;
         Ok(TokenizedPrompt {

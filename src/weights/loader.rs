@@ -152,3 +152,22 @@ pub fn load_reshaped<B: Backend, const D: usize>(
     }
     Ok(Tensor::from_data(TensorData::new(values, target), device))
 }
+
+/// Any [`TensorSource`] as the model builders' [`ParameterSource`]: loads each parameter at the
+/// shape the model asks for (used for the demo model's seeded random weights).
+pub struct SourceParameters<'a, B: Backend> {
+    pub source: &'a dyn TensorSource,
+    pub device: &'a B::Device,
+}
+
+impl<B: Backend> crate::model::layers::ParameterSource<B> for SourceParameters<'_, B> {
+    type Error = WeightsError;
+
+    fn tensor<const D: usize>(
+        &self,
+        key: &str,
+        shape: [usize; D],
+    ) -> Result<Tensor<B, D>, WeightsError> {
+        load_tensor(self.source, key, shape, self.device)
+    }
+}

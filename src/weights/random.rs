@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::error::WeightsError;
 use super::keymap::ExpectedTensor;
 use super::loader::{TensorInfo, TensorSource};
+use crate::rng::SplitMix64;
 
 pub struct RandomWeights {
     name: PathBuf,
@@ -28,23 +29,6 @@ impl RandomWeights {
     fn find(&self, key: &str) -> Option<(usize, &ExpectedTensor)> {
         self.tensors.iter().enumerate().find(|(_, t)| t.key == key)
     }
-}
-
-/// SplitMix64: tiny, seedable, and good enough for weights whose only job is to be
-/// realistically scaled.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A standard normal sample (Box–Muller).
-fn normal(state: &mut u64) -> f32 {
-    let u1 = ((splitmix(state) >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-    let u2 = (splitmix(state) >> 11) as f64 / (1u64 << 53) as f64;
-    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }
 
 impl TensorSource for RandomWeights {
@@ -72,7 +56,7 @@ impl TensorSource for RandomWeights {
             key: key.to_string(),
         })?;
         let count: usize = tensor.shape.iter().product();
-        let mut state = self.seed ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+        let mut rng = SplitMix64::new(self.seed ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
         let values = match tensor.shape.len() {
             // A 1-D tensor is a bias, or a norm scale (`gamma`/`weight`), which starts near 1.
             0 | 1 => {
@@ -82,13 +66,13 @@ impl TensorSource for RandomWeights {
                     0.0
                 };
                 (0..count)
-                    .map(|_| base + 0.1 * normal(&mut state))
+                    .map(|_| base + 0.1 * rng.normal())
                     .collect()
             }
             _ => {
                 let fan_in: usize = tensor.shape[1..].iter().product();
                 let scale = (1.0 / fan_in.max(1) as f32).sqrt();
-                (0..count).map(|_| scale * normal(&mut state)).collect()
+                (0..count).map(|_| scale * rng.normal()).collect()
             }
         };
         Ok(values)

@@ -1,0 +1,561 @@
+//! The worker thread: owns the loaded models (kept between jobs that use the same ones), takes
+//! jobs from the queue in order, runs each through the pipeline and turns the pipeline's hooks
+//! into events, file writes and responses to commands.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use burn::tensor::backend::Backend;
+
+use super::device::{ResolvedDevice, resolve};
+use super::events::{Command, DeviceInfo, Event, JobId, JobPlan};
+use super::job::Job;
+use super::output::JobOutput;
+use crate::media::soundtrack::{Soundtrack, samples_for_frames};
+use crate::memory::monitor::{MemoryReadings, read_once};
+use crate::pipeline::demo::DEMO_LABEL;
+use crate::pipeline::frames::video_to_frames;
+use crate::pipeline::{
+    DecodeMode, Flow, FrameChunk, ModelSpec, Models, PipelineError, RenderHooks, RenderRequest,
+    SeededRandomness, Stage, render,
+};
+use crate::settings::Seed;
+
+/// How often memory readings go out while a job runs.
+const MEMORY_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Models kept loaded, one set per backend.
+#[derive(Default)]
+struct ModelCache {
+    cpu: Option<(ModelSpec, Models<burn::backend::Flex>)>,
+    #[cfg(feature = "cuda")]
+    cuda: Option<(ModelSpec, u32, Models<CudaBackend>)>,
+}
+
+#[cfg(feature = "cuda")]
+type CudaBackend = burn_cuda::Cuda<half::bf16, i32>;
+
+/// The queue and the command channel: what the hooks need while the models are borrowed.
+pub(super) struct Control {
+    commands: Receiver<Command>,
+    events: Sender<Event>,
+    queue: VecDeque<Job>,
+    next_id: JobId,
+    paused: bool,
+    shutdown: bool,
+    nvml: Option<nvml_wrapper::Nvml>,
+    nvml_missing_reported: bool,
+    last_memory: Option<Instant>,
+}
+
+impl Control {
+    fn send(&self, event: Event) {
+        // A front end that went away no longer listens; the work itself goes on or stops
+        // through the command channel.
+        let _ = self.events.send(event);
+    }
+
+    fn queued_ids(&self) -> Vec<JobId> {
+        self.queue.iter().map(|j| j.id).collect()
+    }
+
+    /// Applies one command; returns whether it cancels the job `running`.
+    fn apply(&mut self, command: Command, running: Option<JobId>) -> bool {
+        match command {
+            Command::Submit(mut job) => {
+                self.next_id += 1;
+                job.id = self.next_id;
+                let id = job.id;
+                self.queue.push_back(*job);
+                self.send(Event::Queued {
+                    job: id,
+                    position: self.queue.len() - 1,
+                });
+                false
+            }
+            Command::Cancel(id) if Some(id) == running => true,
+            Command::Cancel(id) => {
+                let before = self.queue.len();
+                self.queue.retain(|j| j.id != id);
+                if self.queue.len() != before {
+                    self.send(Event::Cancelled {
+                        job: id,
+                        output: None,
+                        frames: 0,
+                        clips: 0,
+                    });
+                    self.send(Event::QueueChanged {
+                        queued: self.queued_ids(),
+                    });
+                }
+                false
+            }
+            Command::CancelAll => {
+                let dropped: Vec<JobId> = self.queued_ids();
+                self.queue.clear();
+                for job in dropped {
+                    self.send(Event::Cancelled {
+                        job,
+                        output: None,
+                        frames: 0,
+                        clips: 0,
+                    });
+                }
+                self.send(Event::QueueChanged { queued: Vec::new() });
+                running.is_some()
+            }
+            Command::Pause => {
+                if let Some(job) = running
+                    && !self.paused
+                {
+                    self.paused = true;
+                    self.send(Event::Paused { job });
+                }
+                false
+            }
+            Command::Resume => {
+                if let Some(job) = running
+                    && self.paused
+                {
+                    self.paused = false;
+                    self.send(Event::Resumed { job });
+                }
+                self.paused = false;
+                false
+            }
+            Command::Reorder(order) => {
+                let mut rest: Vec<Job> = self.queue.drain(..).collect();
+                for id in order {
+                    if let Some(pos) = rest.iter().position(|j| j.id == id) {
+                        self.queue.push_back(rest.remove(pos));
+                    }
+                }
+                self.queue.extend(rest);
+                self.send(Event::QueueChanged {
+                    queued: self.queued_ids(),
+                });
+                false
+            }
+            Command::Shutdown => {
+                self.shutdown = true;
+                running.is_some()
+            }
+        }
+    }
+
+    /// Between blocks: applies waiting commands, and holds while paused.
+    fn checkpoint(&mut self, running: JobId) -> Flow {
+        loop {
+            loop {
+                match self.commands.try_recv() {
+                    Ok(command) => {
+                        if self.apply(command, Some(running)) {
+                            self.paused = false;
+                            return Flow::Stop;
+                        }
+                    }
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                        self.shutdown = true;
+                        return Flow::Stop;
+                    }
+                }
+            }
+            if !self.paused {
+                return Flow::Continue;
+            }
+            match self.commands.recv_timeout(MEMORY_INTERVAL) {
+                Ok(command) => {
+                    if self.apply(command, Some(running)) {
+                        self.paused = false;
+                        return Flow::Stop;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => self.report_memory(true),
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.shutdown = true;
+                    return Flow::Stop;
+                }
+            }
+        }
+    }
+
+    /// Sends a memory reading, at most every [`MEMORY_INTERVAL`] unless `force`.
+    fn report_memory(&mut self, force: bool) {
+        if !force
+            && self
+                .last_memory
+                .is_some_and(|t| t.elapsed() < MEMORY_INTERVAL)
+        {
+            return;
+        }
+        self.last_memory = Some(Instant::now());
+        if self.nvml.is_none() && !self.nvml_missing_reported {
+            match nvml_wrapper::Nvml::init() {
+                Ok(nvml) => self.nvml = Some(nvml),
+                Err(e) => {
+                    self.nvml_missing_reported = true;
+                    self.send(Event::Memory(MemoryReadings::NoNvidiaGpu(e.to_string())));
+                }
+            }
+        }
+        if let Some(nvml) = &self.nvml {
+            match read_once(nvml) {
+                Ok(gpus) => self.send(Event::Memory(MemoryReadings::Gpus(gpus))),
+                Err(e) => self.send(Event::Memory(MemoryReadings::NoNvidiaGpu(e.to_string()))),
+            }
+        }
+    }
+}
+
+pub(super) struct Worker {
+    control: Control,
+    models: ModelCache,
+}
+
+impl Worker {
+    pub(super) fn new(commands: Receiver<Command>, events: Sender<Event>) -> Self {
+        Self {
+            control: Control {
+                commands,
+                events,
+                queue: VecDeque::new(),
+                next_id: 0,
+                paused: false,
+                shutdown: false,
+                nvml: None,
+                nvml_missing_reported: false,
+                last_memory: None,
+            },
+            models: ModelCache::default(),
+        }
+    }
+
+    /// Runs until shut down or until every front end has gone.
+    pub(super) fn run(mut self) {
+        while !self.control.shutdown {
+            match self.control.queue.pop_front() {
+                Some(job) => {
+                    self.control.send(Event::QueueChanged {
+                        queued: self.control.queued_ids(),
+                    });
+                    self.run_job(job);
+                }
+                None => match self.control.commands.recv() {
+                    Ok(command) => {
+                        self.control.apply(command, None);
+                    }
+                    Err(_) => break,
+                },
+            }
+        }
+    }
+
+    fn run_job(&mut self, job: Job) {
+        let id = job.id;
+        let settings = &job.inputs.settings;
+        let device = match resolve(&settings.devices) {
+            Ok(device) => device,
+            Err(e) => {
+                self.control.send(failed(id, &e, None));
+                return;
+            }
+        };
+        let seed = match settings.seed {
+            Seed::Fixed(seed) => seed,
+            Seed::Random => random_seed(),
+        };
+        let request = RenderRequest::from_inputs(&job.inputs);
+        let plan = JobPlan {
+            device: DeviceInfo {
+                name: device.name(),
+                precision: device.precision().into(),
+            },
+            model: job.model.origin.clone(),
+            model_description: job.model.origin.describe(),
+            inputs: job.inputs.summary(),
+            decode: request.decode,
+            seed,
+            output: job.output.path().cloned(),
+        };
+        self.control.send(Event::Planned {
+            job: id,
+            plan: Box::new(plan),
+        });
+        if job.model.origin.is_demo() {
+            self.control.send(Event::Notice {
+                job: id,
+                message: format!(
+                    "rendering with the {DEMO_LABEL}: a tiny model with random weights, so the \
+                     video is noise; point --model at the Wan2.2-S2V-14B folder for real output"
+                ),
+            });
+        }
+        match device {
+            ResolvedDevice::Cpu => {
+                let cached = take_cached(&mut self.models.cpu, &job.model);
+                let models = match cached {
+                    Some(models) => models,
+                    None => match self.load(id, &job.model, &Default::default()) {
+                        Some(models) => models,
+                        None => return,
+                    },
+                };
+                run_loaded(&mut self.control, &models, &job, &request, seed, &Default::default());
+                self.models.cpu = Some((job.model.clone(), models));
+            }
+            #[cfg(feature = "cuda")]
+            ResolvedDevice::Cuda(index) => {
+                let cuda_device = burn_cuda::CudaDevice::new(index as usize);
+                let cached = match self.models.cuda.take() {
+                    Some((spec, i, models)) if spec == job.model && i == index => Some(models),
+                    _ => None,
+                };
+                let models = match cached {
+                    Some(models) => models,
+                    None => match self.load(id, &job.model, &cuda_device) {
+                        Some(models) => models,
+                        None => return,
+                    },
+                };
+                run_loaded(&mut self.control, &models, &job, &request, seed, &cuda_device);
+                self.models.cuda = Some((job.model.clone(), index, models));
+            }
+            #[cfg(not(feature = "cuda"))]
+            ResolvedDevice::Cuda(_) => {
+                let e = PipelineError::Device("this build has no CUDA support".into());
+                self.control.send(failed(id, &e, None));
+            }
+        }
+    }
+
+    /// Loads the job's models, reporting progress; sends `Failed` and returns `None` on error.
+    fn load<B: Backend>(
+        &mut self,
+        id: JobId,
+        spec: &ModelSpec,
+        device: &B::Device,
+    ) -> Option<Models<B>> {
+        self.control.send(progress(id, Stage::LoadingModels, 0, 1));
+        match Models::<B>::load(spec, device) {
+            Ok(models) => {
+                self.control.send(progress(id, Stage::LoadingModels, 1, 1));
+                Some(models)
+            }
+            Err(e) => {
+                self.control.send(failed(id, &e, None));
+                None
+            }
+        }
+    }
+}
+
+fn take_cached<B: Backend>(
+    slot: &mut Option<(ModelSpec, Models<B>)>,
+    spec: &ModelSpec,
+) -> Option<Models<B>> {
+    match slot.take() {
+        Some((cached, models)) if &cached == spec => Some(models),
+        // Different models: drop the old ones before loading, so both never sit in memory.
+        _ => None,
+    }
+}
+
+fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    crate::rng::SplitMix64::new(nanos ^ u64::from(std::process::id())).next_u64() >> 1
+}
+
+fn progress(job: JobId, stage: Stage, done: u64, total: u64) -> Event {
+    Event::Progress {
+        job,
+        stage,
+        done,
+        total,
+        eta_seconds: None,
+        frames_per_second: None,
+    }
+}
+
+fn failed(job: JobId, error: &PipelineError, output: Option<std::path::PathBuf>) -> Event {
+    Event::Failed {
+        job,
+        error: error.to_string(),
+        bad_input: error.is_bad_input(),
+        output,
+    }
+}
+
+/// Runs one job on loaded models and sends its final event.
+fn run_loaded<B: Backend>(
+    control: &mut Control,
+    models: &Models<B>,
+    job: &Job,
+    request: &RenderRequest,
+    seed: u64,
+    device: &B::Device,
+) {
+    let settings = &job.inputs.settings;
+    let soundtrack = match Soundtrack::from_voice(&job.inputs.voice.original, settings.audio_sync)
+    {
+        Ok(s) => s,
+        Err(e) => {
+            control.send(failed(job.id, &PipelineError::Media(e), None));
+            return;
+        }
+    };
+    let clips = job.inputs.clips();
+    let frame_limit = job
+        .inputs
+        .voice
+        .timeline
+        .frames_in_file(clips, settings.audio_sync);
+    let title = models
+        .origin
+        .is_demo()
+        .then(|| format!("Avatar Studio ({DEMO_LABEL})"));
+    let output = JobOutput::new(
+        job.output.clone(),
+        job.inputs.portrait.width(),
+        job.inputs.portrait.height(),
+        frame_limit,
+        settings.video_crf,
+        title,
+        soundtrack.clone(),
+    );
+    let mut hooks = EngineHooks {
+        control,
+        job: job.id,
+        output: Some(output),
+        soundtrack,
+        clips_complete: 0,
+        frames_out: 0,
+        render_started: None,
+        streaming: request.decode == DecodeMode::Streaming,
+    };
+    let result = render(
+        models,
+        request,
+        &mut SeededRandomness { seed },
+        &mut hooks,
+        device,
+    );
+    let output = hooks.output.take();
+    let clips_complete = hooks.clips_complete;
+    let frames = output.as_ref().map_or(hooks.frames_out, |o| o.frames_written());
+    let id = job.id;
+    match result {
+        Ok(outcome) => {
+            let path = match output.map(JobOutput::finish).transpose() {
+                Ok(path) => path.flatten(),
+                Err(e) => {
+                    control.send(failed(id, &PipelineError::Media(e), None));
+                    return;
+                }
+            };
+            if outcome.stopped {
+                control.send(Event::Cancelled {
+                    job: id,
+                    output: path,
+                    frames,
+                    clips: clips_complete,
+                });
+            } else {
+                control.send(Event::Finished {
+                    job: id,
+                    output: path,
+                    frames,
+                    clips: clips_complete,
+                    seconds: outcome.seconds,
+                });
+            }
+        }
+        Err(e) => {
+            // Completed clips stay: the file is finished so that it plays. A render that
+            // completed none leaves nothing behind.
+            let path = match output {
+                Some(output) if clips_complete > 0 => output.finish().ok().flatten(),
+                Some(output) => {
+                    output.discard();
+                    None
+                }
+                None => None,
+            };
+            control.send(failed(id, &e, path));
+        }
+    }
+}
+
+/// The pipeline's hooks for one job.
+struct EngineHooks<'a> {
+    control: &'a mut Control,
+    job: JobId,
+    output: Option<JobOutput>,
+    soundtrack: Soundtrack,
+    clips_complete: usize,
+    frames_out: u64,
+    render_started: Option<Instant>,
+    streaming: bool,
+}
+
+impl<B: Backend> RenderHooks<B> for EngineHooks<'_> {
+    fn checkpoint(&mut self) -> Flow {
+        self.control.checkpoint(self.job)
+    }
+
+    fn progress(&mut self, stage: Stage, done: u64, total: u64) {
+        if stage == Stage::Prefill && self.render_started.is_none() {
+            self.render_started = Some(Instant::now());
+        }
+        let (eta_seconds, frames_per_second) = match (stage, self.render_started) {
+            (Stage::Rendering, Some(start)) if done > 0 => {
+                let elapsed = start.elapsed().as_secs_f64();
+                let eta = elapsed / done as f64 * total.saturating_sub(done) as f64;
+                let fps = (self.frames_out as f64 / elapsed.max(1e-9)).max(0.0);
+                (Some(eta), (self.frames_out > 0).then_some(fps))
+            }
+            _ => (None, None),
+        };
+        self.control.send(Event::Progress {
+            job: self.job,
+            stage,
+            done,
+            total,
+            eta_seconds,
+            frames_per_second,
+        });
+        if stage == Stage::Rendering {
+            self.control.report_memory(false);
+        }
+    }
+
+    fn frames(&mut self, chunk: FrameChunk<B>) -> Result<(), PipelineError> {
+        let frames = video_to_frames(chunk.video);
+        if let Some(output) = self.output.as_mut() {
+            output.write(&frames)?;
+        }
+        let first = chunk.first_frame;
+        let last = first + frames.len() as u64;
+        let audio = self
+            .soundtrack
+            .span(samples_for_frames(first), samples_for_frames(last));
+        self.frames_out = last;
+        if chunk.ends_clip {
+            self.clips_complete = chunk.clip + 1;
+        }
+        self.control.send(Event::ClipReady {
+            job: self.job,
+            clip: chunk.clip,
+            block: if self.streaming { chunk.block } else { None },
+            first_frame: first,
+            frames: Arc::new(frames),
+            audio: Arc::new(audio),
+            clip_complete: chunk.ends_clip,
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,174 @@
+//! The four networks of one render, loaded together: from a `Wan2.2-S2V-14B` checkpoint folder
+//! (plus the LiveAvatar LoRA), or the built-in demo model. A folder is checked from its file
+//! headers first, so a missing or broken component is reported before gigabytes are read.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::Backend;
+use serde::Serialize;
+
+use super::demo::{DEMO_LABEL, demo_models};
+use super::error::PipelineError;
+use crate::model::DitModel;
+use crate::model::audio_features::ProcessorConfig;
+use crate::model::t5::T5Encoder;
+use crate::model::text::PromptTokenizer;
+use crate::model::vae::WanVae;
+use crate::model::wav2vec::Wav2Vec2;
+use crate::weights::folder_report::{
+    EncoderConfigs, T5_FILE, TOKENIZER_DIR, TOKENIZER_FILE, VAE_FILE, WAV2VEC_DIR, inspect_folder,
+};
+use crate::weights::{DitCheckpoint, LoraAdapter, WeightFormat, load_dit_as};
+
+/// Where a render's weights come from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModelOrigin {
+    /// The built-in tiny model with seeded random weights.
+    Demo { seed: u64 },
+    /// A checkpoint folder, with an optional LoRA merged at load.
+    Checkpoint {
+        folder: PathBuf,
+        lora: Option<PathBuf>,
+    },
+}
+
+impl ModelOrigin {
+    pub fn is_demo(&self) -> bool {
+        matches!(self, Self::Demo { .. })
+    }
+
+    /// One line for logs and the studio.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Demo { .. } => {
+                format!("{DEMO_LABEL} (built-in tiny model, random weights: the video is noise)")
+            }
+            Self::Checkpoint { folder, lora } => match lora {
+                Some(lora) => format!("{} + LoRA {}", folder.display(), lora.display()),
+                None => folder.display().to_string(),
+            },
+        }
+    }
+}
+
+/// What the engine should load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSpec {
+    pub origin: ModelOrigin,
+    /// Encoder sizes for folders whose encoders are not the released ones.
+    pub encoders: Option<PathBuf>,
+    /// FP8 (e4m3, per-tensor scale) DiT linears.
+    pub fp8: bool,
+}
+
+impl ModelSpec {
+    pub fn demo() -> Self {
+        Self {
+            origin: ModelOrigin::Demo {
+                seed: super::demo::DEMO_WEIGHTS_SEED,
+            },
+            encoders: None,
+            fp8: false,
+        }
+    }
+}
+
+/// Everything a render runs.
+pub struct Models<B: Backend> {
+    pub origin: ModelOrigin,
+    pub dit: DitModel<B>,
+    pub vae: WanVae<B>,
+    pub t5: T5Encoder<B>,
+    pub tokenizer: PromptTokenizer,
+    pub wav2vec: Wav2Vec2<B>,
+    pub processor: ProcessorConfig,
+}
+
+impl<B: Backend> Models<B> {
+    /// Loads what `spec` names onto `device`.
+    pub fn load(spec: &ModelSpec, device: &B::Device) -> Result<Self, PipelineError> {
+        match &spec.origin {
+            ModelOrigin::Demo { .. } => demo_models(device),
+            ModelOrigin::Checkpoint { folder, lora } => {
+                let encoders = match &spec.encoders {
+                    Some(path) => EncoderConfigs::from_file(path)?,
+                    None => EncoderConfigs::default(),
+                };
+                Self::from_folder(folder, lora.as_deref(), &encoders, spec.fp8, device)
+            }
+        }
+    }
+
+    /// Validates the folder from its headers, then loads every component.
+    pub fn from_folder(
+        folder: &Path,
+        lora: Option<&Path>,
+        encoders: &EncoderConfigs,
+        fp8: bool,
+        device: &B::Device,
+    ) -> Result<Self, PipelineError> {
+        check_folder(folder, lora, encoders)?;
+        let checkpoint = DitCheckpoint::open(folder)?;
+        let adapter = lora
+            .map(|path| LoraAdapter::open(path, None, None))
+            .transpose()?;
+        let format = if fp8 {
+            WeightFormat::Fp8
+        } else {
+            WeightFormat::Full
+        };
+        let (dit, _) = load_dit_as(
+            &checkpoint.config,
+            &checkpoint.weights,
+            adapter.as_ref(),
+            format,
+            device,
+        )?;
+        let vae = WanVae::from_file(folder.join(VAE_FILE), encoders.vae.clone(), device)?;
+        let t5 = T5Encoder::from_file(folder.join(T5_FILE), encoders.t5.clone(), device)?;
+        let tokenizer = PromptTokenizer::from_file(
+            folder.join(TOKENIZER_DIR).join(TOKENIZER_FILE),
+            encoders.t5.text_len,
+        )?;
+        let w2v_dir = folder.join(WAV2VEC_DIR);
+        let wav2vec = Wav2Vec2::from_folder(&w2v_dir, device)?;
+        let processor_file = w2v_dir.join("preprocessor_config.json");
+        let processor = if processor_file.is_file() {
+            ProcessorConfig::from_file(&processor_file)?
+        } else {
+            ProcessorConfig::default()
+        };
+        Ok(Self {
+            origin: ModelOrigin::Checkpoint {
+                folder: folder.to_path_buf(),
+                lora: lora.map(Path::to_path_buf),
+            },
+            dit,
+            vae,
+            t5,
+            tokenizer,
+            wav2vec,
+            processor,
+        })
+    }
+}
+
+/// The header-only folder check `inspect` prints, as one error naming the first problem.
+pub fn check_folder(
+    folder: &Path,
+    lora: Option<&Path>,
+    encoders: &EncoderConfigs,
+) -> Result<(), PipelineError> {
+    let report = inspect_folder(folder, lora, encoders)?;
+    match report.summary_line() {
+        None => Ok(()),
+        Some(summary) => Err(PipelineError::Checkpoint {
+            folder: folder.to_path_buf(),
+            summary: format!(
+                "{summary} (run `avatar-studio inspect --model {}` for the full list)",
+                folder.display()
+            ),
+        }),
+    }
+}
