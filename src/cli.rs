@@ -109,11 +109,19 @@ pub struct ReferenceFlags {
     /// Rank and alpha are read from the LoRA file itself.
     #[arg(long = "training_config", alias = "training-config", hide = true)]
     pub training_config: Option<PathBuf>,
-    #[arg(long = "convert_model_dtype", alias = "convert-model-dtype", hide = true)]
+    #[arg(
+        long = "convert_model_dtype",
+        alias = "convert-model-dtype",
+        hide = true
+    )]
     pub convert_model_dtype: bool,
     #[arg(long = "num_gpus_dit", alias = "num-gpus-dit", hide = true)]
     pub num_gpus_dit: Option<u32>,
-    #[arg(long = "enable_vae_parallel", alias = "enable-vae-parallel", hide = true)]
+    #[arg(
+        long = "enable_vae_parallel",
+        alias = "enable-vae-parallel",
+        hide = true
+    )]
     pub enable_vae_parallel: bool,
     #[arg(long = "frame_num", alias = "frame-num", hide = true)]
     pub frame_num: Option<u32>,

@@ -397,7 +397,10 @@ impl View {
                 self.finish_bar();
                 eprintln!("error: {error}");
                 if let Some(path) = output {
-                    eprintln!("the clips made before the failure are in {}", path.display());
+                    eprintln!(
+                        "the clips made before the failure are in {}",
+                        path.display()
+                    );
                 }
             }
             _ => {}

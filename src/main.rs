@@ -13,10 +13,11 @@ use avatar_studio::media::output_path::check_output_file;
 const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
+    // symphonia logs its own probe failures; ours name the file and what to do.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,symphonia_core=off")),
         )
         .with_writer(std::io::stderr)
         .init();

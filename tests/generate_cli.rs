@@ -25,6 +25,17 @@ fn asset(name: &str) -> String {
         .to_string()
 }
 
+/// A 128×64 portrait: not scaled up, so the frames stay 128×64 and the renders quick.
+fn small_portrait(dir: &Path) -> String {
+    let path = dir.join("small.png");
+    image::RgbImage::from_fn(128, 64, |x, y| {
+        image::Rgb([(x * 2) as u8, (y * 4) as u8, 90])
+    })
+    .save(&path)
+    .unwrap();
+    path.display().to_string()
+}
+
 fn ok(out: &Output) {
     assert!(
         out.status.success(),
@@ -92,13 +103,14 @@ fn two_clips_of_the_sample_make_the_reference_frame_count() {
 fn json_events_and_reference_flag_spellings() {
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("ref.mp4");
+    let portrait = small_portrait(dir.path());
     // A launch line in the reference script's spelling, with its no-op flags.
     let out = run(&[
         "generate",
         "--task",
         "s2v-14B",
         "--image",
-        &asset("sample-portrait.png"),
+        &portrait,
         "--audio",
         &asset("sample-voice.wav"),
         "--size",
@@ -129,10 +141,7 @@ fn json_events_and_reference_flag_spellings() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
-    let kinds: Vec<&str> = events
-        .iter()
-        .filter_map(|e| e["event"].as_str())
-        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
     assert_eq!(kinds.first(), Some(&"queued"));
     let planned = events
         .iter()
@@ -143,10 +152,7 @@ fn json_events_and_reference_flag_spellings() {
     assert_eq!(planned["plan"]["device"]["name"], "cpu");
     assert_eq!(planned["plan"]["model"]["kind"], "demo");
     // 24 frames per clip = 2 blocks, each reported with progress and frames.
-    let blocks = events
-        .iter()
-        .filter(|e| e["event"] == "clip_ready")
-        .count();
+    let blocks = events.iter().filter(|e| e["event"] == "clip_ready").count();
     assert_eq!(blocks, 2);
     let last_progress = events
         .iter()
@@ -166,14 +172,13 @@ fn batch_renders_every_job() {
     let dir = tempfile::tempdir().unwrap();
     let voice = dir.path().join("short.wav");
     write_wav(&voice, &sine(180.0, 16_000, 2.2, 1), 16_000, 1, 16);
+    let portrait = small_portrait(dir.path());
     let jobs = dir.path().join("jobs.toml");
     std::fs::write(
         &jobs,
         format!(
-            "[[job]]\nimage = {:?}\naudio = \"short.wav\"\nout = \"a.mp4\"\nseed = 1\n\n\
-             [[job]]\nimage = {:?}\naudio = \"short.wav\"\nprompt = \"another\"\npng_dir = \"b\"\n",
-            asset("sample-portrait.png"),
-            asset("sample-portrait.png"),
+            "[[job]]\nimage = {portrait:?}\naudio = \"short.wav\"\nout = \"a.mp4\"\nseed = 1\n\n\
+             [[job]]\nimage = \"small.png\"\naudio = \"short.wav\"\nprompt = \"another\"\npng_dir = \"b\"\n",
         ),
     )
     .unwrap();
@@ -224,7 +229,7 @@ fn assert_bad_input(out: &Output, mentions: &str) {
 fn bad_input_is_one_line_exit_2_and_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let good_image = asset("sample-portrait.png");
+    let good_image = small_portrait(d);
     let good_audio = asset("sample-voice.wav");
     let corrupt_image = d.join("corrupt.png");
     std::fs::write(&corrupt_image, b"\x89PNG\r\n\x1a\nnot really").unwrap();
@@ -256,10 +261,7 @@ fn bad_input_is_one_line_exit_2_and_leaves_no_file() {
             vec!["--audio".into(), short_audio.display().to_string()],
             "short.wav".into(),
         ),
-        (
-            vec!["--size".into(), "100*100".into()],
-            "size".into(),
-        ),
+        (vec!["--size".into(), "100*100".into()], "size".into()),
         (
             vec!["--frames-per-clip".into(), "50".into()],
             "frames".into(),

@@ -11,8 +11,8 @@ use avatar_studio::model::text::PromptTokenizer;
 use avatar_studio::model::vae::{VaeConfig, WanVae};
 use avatar_studio::model::wav2vec::{Wav2Vec2, Wav2VecConfig};
 use avatar_studio::pipeline::{
-    DecodeMode, FrameChunk, ModelOrigin, Models, PipelineError, Portrait, PromptInput,
-    Randomness, RenderHooks, RenderRequest, render,
+    DecodeMode, FrameChunk, ModelOrigin, Models, PipelineError, Portrait, PromptInput, Randomness,
+    RenderHooks, RenderRequest, render,
 };
 use avatar_studio::weights::loader::TensorSource;
 use avatar_studio::weights::{LoraAdapter, StFile, WeightSet, load_dit};
@@ -69,14 +69,14 @@ fn models() -> Models<B> {
         serde_json::from_value(component_config("vae")).expect("vae config");
     vae_cfg.latent_mean = vae_io.load_f32("latent_mean").expect("latent_mean");
     vae_cfg.latent_std = vae_io.load_f32("latent_std").expect("latent_std");
-    let vae = WanVae::from_file(fixture("vae/vae.pth"), vae_cfg, &dev)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let vae =
+        WanVae::from_file(fixture("vae/vae.pth"), vae_cfg, &dev).unwrap_or_else(|e| panic!("{e}"));
 
     let t5_cfg: T5Config = serde_json::from_value(component_config("t5")).expect("t5 config");
     let text_len = t5_cfg.text_len;
     let vocab = t5_cfg.vocab_size;
-    let t5 = T5Encoder::from_file(fixture("t5/t5.pth"), t5_cfg, &dev)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let t5 =
+        T5Encoder::from_file(fixture("t5/t5.pth"), t5_cfg, &dev).unwrap_or_else(|e| panic!("{e}"));
 
     let w2v_cfg = Wav2VecConfig::from_file(fixture("audio/w2v_config.json"))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -207,7 +207,13 @@ fn pipeline_reproduces_the_reference_run() {
             .clone()
             .narrow(0, clip, 1)
             .squeeze_dim::<4>(0);
-        check(&format!("clip_latents[{clip}]"), ours.clone(), expected, 5e-3, 1e-4);
+        check(
+            &format!("clip_latents[{clip}]"),
+            ours.clone(),
+            expected,
+            5e-3,
+            1e-4,
+        );
     }
 
     let expected_video: Tensor<B, 4> = load_tensor(&io, "video");

@@ -59,13 +59,24 @@ pub struct JobPlan {
 #[derive(Debug, Clone)]
 pub enum Event {
     /// A job joined the queue (its position counts from 0 behind the running job).
-    Queued { job: JobId, position: usize },
+    Queued {
+        job: JobId,
+        position: usize,
+    },
     /// The queue changed order or lost jobs.
-    QueueChanged { queued: Vec<JobId> },
+    QueueChanged {
+        queued: Vec<JobId>,
+    },
     /// A job starts: where it runs and what it will make. The first event of every job.
-    Planned { job: JobId, plan: Box<JobPlan> },
+    Planned {
+        job: JobId,
+        plan: Box<JobPlan>,
+    },
     /// The clip loop's size, once the inputs are encoded.
-    Shaped { job: JobId, shape: RenderShape },
+    Shaped {
+        job: JobId,
+        shape: RenderShape,
+    },
     /// Progress of a stage; for [`Stage::Rendering`] with the time left and output speed.
     Progress {
         job: JobId,
@@ -88,10 +99,17 @@ pub enum Event {
     },
     /// GPU memory as NVML reports it.
     Memory(MemoryReadings),
-    Paused { job: JobId },
-    Resumed { job: JobId },
+    Paused {
+        job: JobId,
+    },
+    Resumed {
+        job: JobId,
+    },
     /// A line worth showing the user (e.g. that the demo weights are random).
-    Notice { job: JobId, message: String },
+    Notice {
+        job: JobId,
+        message: String,
+    },
     Finished {
         job: JobId,
         output: Option<PathBuf>,

@@ -131,7 +131,8 @@ impl JobOutput {
             OutputTarget::PngSequence(dir) => {
                 // Only what this writer made: the numbered frames and the WAV.
                 for i in 0..self.written {
-                    let _ = std::fs::remove_file(dir.join(crate::media::export::frame_file_name(i)));
+                    let _ =
+                        std::fs::remove_file(dir.join(crate::media::export::frame_file_name(i)));
                 }
                 let _ = std::fs::remove_file(dir.join(crate::media::export::WAV_NAME));
                 let _ = std::fs::remove_dir(dir);

@@ -303,7 +303,14 @@ impl Worker {
                         None => return,
                     },
                 };
-                run_loaded(&mut self.control, &models, &job, &request, seed, &Default::default());
+                run_loaded(
+                    &mut self.control,
+                    &models,
+                    &job,
+                    &request,
+                    seed,
+                    &Default::default(),
+                );
                 self.models.cpu = Some((job.model.clone(), models));
             }
             #[cfg(feature = "cuda")]
@@ -320,7 +327,14 @@ impl Worker {
                         None => return,
                     },
                 };
-                run_loaded(&mut self.control, &models, &job, &request, seed, &cuda_device);
+                run_loaded(
+                    &mut self.control,
+                    &models,
+                    &job,
+                    &request,
+                    seed,
+                    &cuda_device,
+                );
                 self.models.cuda = Some((job.model.clone(), index, models));
             }
             #[cfg(not(feature = "cuda"))]
@@ -400,8 +414,7 @@ fn run_loaded<B: Backend>(
     device: &B::Device,
 ) {
     let settings = &job.inputs.settings;
-    let soundtrack = match Soundtrack::from_voice(&job.inputs.voice.original, settings.audio_sync)
-    {
+    let soundtrack = match Soundtrack::from_voice(&job.inputs.voice.original, settings.audio_sync) {
         Ok(s) => s,
         Err(e) => {
             control.send(failed(job.id, &PipelineError::Media(e), None));
@@ -446,7 +459,9 @@ fn run_loaded<B: Backend>(
     );
     let output = hooks.output.take();
     let clips_complete = hooks.clips_complete;
-    let frames = output.as_ref().map_or(hooks.frames_out, |o| o.frames_written());
+    let frames = output
+        .as_ref()
+        .map_or(hooks.frames_out, |o| o.frames_written());
     let id = job.id;
     match result {
         Ok(outcome) => {

@@ -79,9 +79,9 @@ pub fn read_batch(path: &Path, base: &GenerationSettings) -> Result<Vec<PlannedR
                 (None, Some(dir)) => OutputTarget::PngSequence(resolve(&dir)),
                 (None, None) => {
                     let name = default_output_path(&settings);
-                    let stem = name.file_stem().map_or_else(String::new, |s| {
-                        s.to_string_lossy().into_owned()
-                    });
+                    let stem = name
+                        .file_stem()
+                        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
                     OutputTarget::Mp4(name.with_file_name(format!("{stem}_job{}.mp4", i + 1)))
                 }
             };

@@ -102,7 +102,9 @@ pub fn sink_latents<B: Backend>(
         }
         DecodeMode::Streaming => {
             let reference = models.vae.encode(image.clone())?;
-            let motion = models.vae.encode(image.clone().repeat_dim(2, motion_frames))?;
+            let motion = models
+                .vae
+                .encode(image.clone().repeat_dim(2, motion_frames))?;
             Ok(SinkLatents {
                 reference: squeeze(reference),
                 motion: squeeze(motion),

@@ -36,6 +36,7 @@ impl<B: Backend> Randomness<B> for SeededRandomness {
     }
 
     fn ref_offset(&mut self, call: usize, range: [i64; 2]) -> i64 {
-        SplitMix64::derived(self.seed, OFFSET_STREAM + call as u64).range_inclusive(range[0], range[1])
+        SplitMix64::derived(self.seed, OFFSET_STREAM + call as u64)
+            .range_inclusive(range[0], range[1])
     }
 }

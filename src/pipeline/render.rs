@@ -239,8 +239,12 @@ pub fn render<B: Backend>(
     }
 
     hooks.progress(Stage::EncodingAudio, 0, 1);
-    let (audio, clips_covered) =
-        audio_features(models, &request.samples_16k, request.frames_per_clip, device)?;
+    let (audio, clips_covered) = audio_features(
+        models,
+        &request.samples_16k,
+        request.frames_per_clip,
+        device,
+    )?;
     let shape = shape_of(models, request, clips_covered)?;
     hooks.progress(Stage::EncodingAudio, 1, 1);
     let stopped_early = |shape: &RenderShape| RenderOutcome {
@@ -276,7 +280,13 @@ pub fn render<B: Backend>(
         models,
         request,
         shape: &shape,
-        cache: KvCache::new(&config, &geometry, shape.clip_latents, schedule.steps(), device),
+        cache: KvCache::new(
+            &config,
+            &geometry,
+            shape.clip_latents,
+            schedule.steps(),
+            device,
+        ),
         schedule,
         audio,
         cond_states: Tensor::zeros([config.cond_dim, config.frames_per_block, h, w], device),
@@ -308,11 +318,7 @@ pub fn render<B: Backend>(
             );
             hooks.progress(Stage::Prefill, 1, 1);
         }
-        let noise = randomness.clip_noise(
-            clip,
-            [config.in_dim, shape.clip_latents, h, w],
-            device,
-        );
+        let noise = randomness.clip_noise(clip, [config.in_dim, shape.clip_latents, h, w], device);
         let mut blocks = Vec::with_capacity(shape.blocks_per_clip);
         for block in 0..shape.blocks_per_clip {
             if hooks.checkpoint() == Flow::Stop {
@@ -463,9 +469,10 @@ impl<'a, B: Backend> Decoder<'a, B> {
             return Ok(None);
         };
         let clip_frames = shape.clip_latents * VAE_TEMPORAL;
-        let decoded = models
-            .vae
-            .decode(Tensor::cat(vec![context.clone(), latents.unsqueeze_dim(0)], 2))?;
+        let decoded = models.vae.decode(Tensor::cat(
+            vec![context.clone(), latents.unsqueeze_dim(0)],
+            2,
+        ))?;
         let total = decoded.dims()[2];
         let keep = clip_frames.min(total);
         let mut image = decoded.narrow(2, total - keep, keep);

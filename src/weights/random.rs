@@ -56,7 +56,8 @@ impl TensorSource for RandomWeights {
             key: key.to_string(),
         })?;
         let count: usize = tensor.shape.iter().product();
-        let mut rng = SplitMix64::new(self.seed ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let mut rng =
+            SplitMix64::new(self.seed ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
         let values = match tensor.shape.len() {
             // A 1-D tensor is a bias, or a norm scale (`gamma`/`weight`), which starts near 1.
             0 | 1 => {
@@ -65,9 +66,7 @@ impl TensorSource for RandomWeights {
                 } else {
                     0.0
                 };
-                (0..count)
-                    .map(|_| base + 0.1 * rng.normal())
-                    .collect()
+                (0..count).map(|_| base + 0.1 * rng.normal()).collect()
             }
             _ => {
                 let fan_in: usize = tensor.shape[1..].iter().product();
