@@ -40,7 +40,7 @@ pub enum Command {
     /// Render a talking-avatar video from a portrait and a voice (or many, with --batch),
     /// clip by clip, into an MP4 (H.264 + AAC) or a PNG sequence + WAV. Without --model it
     /// uses the built-in demo weights (a tiny random model: the video is noise).
-    Generate(GenerateArgs),
+    Generate(Box<GenerateArgs>),
 }
 
 #[derive(Debug, Args)]
