@@ -33,6 +33,7 @@ fn studio(preset_dir: &Path) -> Harness<'static, StudioApp> {
         preset_dir: preset_dir.to_path_buf(),
         restore_session: false,
         open_files: Vec::new(),
+        output_dir: Some(preset_dir.with_file_name("renders")),
     };
     Harness::builder()
         .with_size([1280.0, 800.0])
@@ -184,4 +185,51 @@ fn a_user_preset_is_saved_from_the_window() {
         harness.state().session().preset.as_deref(),
         Some("Interview")
     );
+}
+
+#[test]
+fn ctrl_enter_renders_with_the_demo_weights_and_previews_the_clips() {
+    let dir = tempfile::tempdir().unwrap();
+    // Under the size's area a portrait is not scaled up: 128×64 frames keep the render quick.
+    let image = dir.path().join("small.png");
+    RgbImage::from_fn(128, 64, |x, y| Rgb([(x * 2) as u8, (y * 4) as u8, 90]))
+        .save(&image)
+        .unwrap();
+    let audio = dir.path().join("voice.wav");
+    write_wav(&audio, &sine(180.0, 16_000, 2.2, 1), 16_000, 1, 16);
+    let mut harness = studio(&dir.path().join("presets"));
+    drop_files(&mut harness, &[&image, &audio]);
+    settle(&mut harness);
+    harness.get_by_label_contains("demo weights (random");
+
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Enter);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut saw_progress = false;
+    loop {
+        harness.step();
+        let state = harness.state();
+        if state.render_state().active.is_some() {
+            saw_progress = true;
+        }
+        if saw_progress && !state.render_state().busy() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the render did not finish in time");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    harness.step();
+    let history = &harness.state().session().history;
+    assert_eq!(history.len(), 1, "one finished render in the history");
+    let entry = history[0].clone();
+    assert!(entry.complete);
+    assert!(entry.output.is_file(), "{}", entry.output.display());
+    // 2.2 s of voice: 2 clips of 48 frames make 93, the file ends with the voice (55 frames).
+    assert_eq!(entry.frames, 55);
+    let preview = &harness.state().render_state().preview;
+    assert_eq!(preview.end_index(), 93, "every made frame reached the preview");
+    harness.get_by_label_contains("Done: ");
+    harness.get_by_label("Preview and renders").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label_contains(": 55 frames, 0:02.2");
 }

@@ -14,7 +14,8 @@ use crate::memory::monitor::MemoryMonitor;
 use crate::settings::GenerationSettings;
 use crate::settings::presets::{Preset, PresetStore};
 
-use super::loader::{InputKind, Loaded, Loader};
+use super::loader::{InputKind, Loaded, Loader, PickTarget};
+use super::render_state::{HistoryEntry, RenderState};
 use super::waveform::WaveformPeaks;
 
 const SESSION_KEY: &str = "avatar-studio-session";
@@ -29,6 +30,8 @@ pub struct StudioOptions {
     pub restore_session: bool,
     /// Files to open at start (portraits and voices, told apart by extension).
     pub open_files: Vec<PathBuf>,
+    /// Write renders here instead of the session's output folder.
+    pub output_dir: Option<PathBuf>,
 }
 
 impl Default for StudioOptions {
@@ -41,6 +44,7 @@ impl Default for StudioOptions {
             preset_dir: config.join("avatar-studio").join("presets"),
             restore_session: true,
             open_files: Vec::new(),
+            output_dir: None,
         }
     }
 }
@@ -55,6 +59,23 @@ pub struct Session {
     pub dark_mode: bool,
     /// The preset the settings came from, if they have not been edited since.
     pub preset: Option<String>,
+    /// The Wan2.2-S2V-14B folder; `None` renders with the built-in demo weights.
+    pub model_folder: Option<PathBuf>,
+    pub lora: Option<PathBuf>,
+    /// Where renders are written.
+    pub output_dir: PathBuf,
+    /// PNG frames + WAV instead of an MP4.
+    pub export_png: bool,
+    /// Finished renders, newest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// `~/Videos/Avatar Studio`, or `./output` without a home folder.
+fn default_output_dir() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(
+        || PathBuf::from("output"),
+        |home| PathBuf::from(home).join("Videos").join("Avatar Studio"),
+    )
 }
 
 impl Default for Session {
@@ -65,6 +86,11 @@ impl Default for Session {
             audio: None,
             dark_mode: true,
             preset: Some("standard".into()),
+            model_folder: None,
+            lora: None,
+            output_dir: default_output_dir(),
+            export_png: false,
+            history: Vec::new(),
         }
     }
 }
@@ -132,7 +158,11 @@ pub struct StudioApp {
     pub(super) voice: Slot<VoiceView>,
     pub(super) notice: Option<Notice>,
     pub(super) memory: MemoryMonitor,
-    loader: Loader,
+    pub(super) loader: Loader,
+    pub(super) render: RenderState,
+    /// The central area shows the preview (else the settings).
+    pub(super) show_preview: bool,
+    pub(super) preview_texture: Option<egui::TextureHandle>,
     portrait_request: u64,
     voice_request: u64,
 }
@@ -159,10 +189,16 @@ impl StudioApp {
                 MemoryMonitor::start(MEMORY_SAMPLE_INTERVAL, move || repaint.request_repaint())
             },
             loader: Loader::new(cc.egui_ctx.clone()),
+            render: RenderState::default(),
+            show_preview: false,
+            preview_texture: None,
             portrait_request: 0,
             voice_request: 0,
             session,
         };
+        if let Some(dir) = options.output_dir {
+            app.session.output_dir = dir;
+        }
         app.apply_theme(&cc.egui_ctx);
         app.refresh_presets();
         if let Some(path) = app.session.image.clone() {
@@ -173,6 +209,11 @@ impl StudioApp {
         }
         app.open_paths(options.open_files);
         app
+    }
+
+    /// The render's state (for tests and the panels).
+    pub fn render_state(&self) -> &RenderState {
+        &self.render
     }
 
     pub fn session(&self) -> &Session {
@@ -321,6 +362,11 @@ impl StudioApp {
                     }
                 }
                 Loaded::Picked { kind, path } => self.open_input(kind, path),
+                Loaded::PickedPath { target, path } => match target {
+                    PickTarget::ModelFolder => self.session.model_folder = Some(path),
+                    PickTarget::LoraFile => self.session.lora = Some(path),
+                    PickTarget::OutputFolder => self.session.output_dir = path,
+                },
                 // A result for a request that a newer one replaced.
                 _ => {}
             }
@@ -351,7 +397,10 @@ impl eframe::App for StudioApp {
         self.take_dropped_files(ctx);
         self.take_loaded(ctx);
         self.reframe_if_needed();
+        self.shortcuts(ctx);
+        self.poll_render(ctx);
     }
+
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
@@ -367,9 +416,25 @@ impl eframe::App for StudioApp {
             .resizable(false)
             .exact_size(260.0)
             .show(ui, |ui| self.memory_panel(ui));
-        egui::Panel::bottom("render").show(ui, |ui| self.render_summary(ui));
+        egui::Panel::bottom("render").show(ui, |ui| {
+            self.render_summary(ui);
+            self.model_row(ui);
+            self.render_controls(ui);
+            ui.add_space(4.0);
+        });
         egui::CentralPanel::default().show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| self.settings_panel(ui));
+            ui.horizontal(|ui| {
+                ui.selectable_value(&mut self.show_preview, false, "Settings");
+                ui.selectable_value(&mut self.show_preview, true, "Preview and renders");
+            });
+            ui.separator();
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                if self.show_preview {
+                    self.preview_panel(ui);
+                } else {
+                    self.settings_panel(ui);
+                }
+            });
         });
         self.drop_overlay(&ctx);
     }

@@ -94,14 +94,5 @@ impl StudioApp {
                 timeline.output_frames(clips)
             ));
         });
-        ui.label(
-            RichText::new(
-                "Generating needs the model pipeline, which this build does not include yet; \
-                 the studio already checks your inputs and settings exactly as a render will.",
-            )
-            .small()
-            .weak(),
-        );
-        ui.add_space(4.0);
     }
 }

@@ -70,6 +70,19 @@ pub enum Loaded {
         kind: InputKind,
         path: PathBuf,
     },
+    /// A model folder, LoRA file or output folder chosen in a dialog.
+    PickedPath {
+        target: PickTarget,
+        path: PathBuf,
+    },
+}
+
+/// What a path dialog is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickTarget {
+    ModelFolder,
+    LoraFile,
+    OutputFolder,
 }
 
 /// Columns of waveform detail kept per voice; the panel draws at most this many.
@@ -170,6 +183,32 @@ impl Loader {
                 let _ = sender.send(Loaded::Picked {
                     kind,
                     path: file.path().to_path_buf(),
+                });
+                repaint.request_repaint();
+            }
+        });
+    }
+
+    /// Opens a folder or LoRA dialog for `target` without blocking the window.
+    pub fn pick_path(&self, target: PickTarget) {
+        let sender = self.sender.clone();
+        let repaint = self.repaint.clone();
+        std::thread::spawn(move || {
+            let dialog = rfd::AsyncFileDialog::new();
+            let picked = match target {
+                PickTarget::ModelFolder | PickTarget::OutputFolder => {
+                    pollster::block_on(dialog.pick_folder())
+                }
+                PickTarget::LoraFile => pollster::block_on(
+                    dialog
+                        .add_filter("LoRA (safetensors)", &["safetensors"])
+                        .pick_file(),
+                ),
+            };
+            if let Some(handle) = picked {
+                let _ = sender.send(Loaded::PickedPath {
+                    target,
+                    path: handle.path().to_path_buf(),
                 });
                 repaint.request_repaint();
             }

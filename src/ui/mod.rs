@@ -6,11 +6,14 @@ mod chrome;
 mod inputs_panel;
 mod loader;
 mod memory_panel;
+mod render_panel;
+mod render_state;
 mod settings_panel;
 mod waveform;
 
 pub use app::{Session, StudioApp, StudioOptions};
 pub use loader::InputKind;
+pub use render_state::{HistoryEntry, RenderState};
 pub use waveform::peaks as waveform_peaks;
 
 /// Why the window could not open.
