@@ -214,7 +214,10 @@ fn ctrl_enter_renders_with_the_demo_weights_and_previews_the_clips() {
         if saw_progress && !state.render_state().busy() {
             break;
         }
-        assert!(Instant::now() < deadline, "the render did not finish in time");
+        assert!(
+            Instant::now() < deadline,
+            "the render did not finish in time"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     harness.step();
@@ -226,7 +229,11 @@ fn ctrl_enter_renders_with_the_demo_weights_and_previews_the_clips() {
     // 2.2 s of voice: 2 clips of 48 frames make 93, the file ends with the voice (55 frames).
     assert_eq!(entry.frames, 55);
     let preview = &harness.state().render_state().preview;
-    assert_eq!(preview.end_index(), 93, "every made frame reached the preview");
+    assert_eq!(
+        preview.end_index(),
+        93,
+        "every made frame reached the preview"
+    );
     harness.get_by_label_contains("Done: ");
     harness.get_by_label("Preview and renders").click();
     harness.step();

@@ -401,7 +401,6 @@ impl eframe::App for StudioApp {
         self.poll_render(ctx);
     }
 
-
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         self.top_bar(ui);

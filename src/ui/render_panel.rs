@@ -32,10 +32,10 @@ impl StudioApp {
         settings.validate().map_err(|e| e.to_string())?;
         let mut voice_data = (*voice.voice).clone();
         voice_data.timeline = voice.timeline(settings.frames_per_clip);
-        let stem = portrait
-            .path
-            .file_stem()
-            .map_or_else(|| "render".to_string(), |s| s.to_string_lossy().into_owned());
+        let stem = portrait.path.file_stem().map_or_else(
+            || "render".to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -183,7 +183,10 @@ impl StudioApp {
             if ui.button("Choose folder…").clicked() {
                 self.loader.pick_path(PickTarget::OutputFolder);
             }
-            ui.checkbox(&mut self.session.export_png, "PNG frames + WAV instead of MP4");
+            ui.checkbox(
+                &mut self.session.export_png,
+                "PNG frames + WAV instead of MP4",
+            );
         });
     }
 
@@ -267,8 +270,11 @@ impl StudioApp {
             match &mut self.preview_texture {
                 Some(texture) => texture.set(image, egui::TextureOptions::LINEAR),
                 None => {
-                    self.preview_texture =
-                        Some(ui.ctx().load_texture("preview", image, egui::TextureOptions::LINEAR));
+                    self.preview_texture = Some(ui.ctx().load_texture(
+                        "preview",
+                        image,
+                        egui::TextureOptions::LINEAR,
+                    ));
                 }
             }
             if let Some(texture) = &self.preview_texture {
@@ -282,9 +288,7 @@ impl StudioApp {
             ui.horizontal(|ui| {
                 let play = if preview.playing { "Pause" } else { "Play" };
                 if ui.button(play).on_hover_text("Space").clicked() {
-                    if !preview.playing
-                        && preview.position + 1.0 >= preview.end_index() as f64
-                    {
+                    if !preview.playing && preview.position + 1.0 >= preview.end_index() as f64 {
                         preview.position = preview.first_index as f64;
                     }
                     preview.playing = !preview.playing;

@@ -86,9 +86,7 @@ impl Preview {
     pub fn current(&self) -> Option<&Arc<RgbFrame>> {
         let index = (self.position.max(0.0) as u64).max(self.first_index);
         let offset = index.saturating_sub(self.first_index) as usize;
-        self.frames
-            .get(offset)
-            .or_else(|| self.frames.back())
+        self.frames.get(offset).or_else(|| self.frames.back())
     }
 
     fn push(&mut self, first_frame: u64, frames: &[RgbFrame], audio: &[f32]) {
@@ -128,7 +126,8 @@ fn downscale(frame: &RgbFrame, max_width: u32) -> RgbFrame {
         return frame.clone();
     }
     let width = max_width;
-    let height = ((u64::from(frame.height) * u64::from(width)) / u64::from(frame.width)).max(1) as u32;
+    let height =
+        ((u64::from(frame.height) * u64::from(width)) / u64::from(frame.width)).max(1) as u32;
     let mut rgb = Vec::with_capacity((width * height * 3) as usize);
     for y in 0..height {
         let sy = (u64::from(y) * u64::from(frame.height) / u64::from(height)) as usize;
@@ -157,6 +156,8 @@ pub struct RenderState {
     pub preview: Preview,
     /// The job whose frames the preview shows.
     preview_job: Option<JobId>,
+    /// Labels by job id, from submission until the job starts.
+    labels: std::collections::HashMap<JobId, String>,
     pub last_error: Option<String>,
 }
 
@@ -253,6 +254,7 @@ impl RenderState {
             Event::Queued { job, .. } => {
                 if let Some(slot) = self.queue.iter_mut().find(|j| j.id.is_none()) {
                     slot.id = Some(job);
+                    self.labels.insert(job, slot.label.clone());
                 }
             }
             Event::QueueChanged { queued } => {
@@ -260,11 +262,10 @@ impl RenderState {
                     .retain(|j| j.id.is_none_or(|id| queued.contains(&id)));
             }
             Event::Planned { job, plan } => {
+                self.queue.retain(|j| j.id != Some(job));
                 let label = self
-                    .queue
-                    .iter()
-                    .position(|j| j.id == Some(job))
-                    .map(|i| self.queue.remove(i).label)
+                    .labels
+                    .remove(&job)
                     .unwrap_or_else(|| format!("job {job}"));
                 self.active = Some(ActiveJob {
                     id: job,
@@ -344,6 +345,7 @@ impl RenderState {
                 let was_active = self.active.as_ref().is_some_and(|a| a.id == job);
                 self.end_job(job);
                 self.queue.retain(|j| j.id != Some(job));
+                self.labels.remove(&job);
                 if was_active {
                     if let Some(path) = &output {
                         history.push(entry(path.clone(), frames, 0.0, false));
@@ -354,6 +356,7 @@ impl RenderState {
             Event::Failed { job, error, .. } => {
                 self.end_job(job);
                 self.queue.retain(|j| j.id != Some(job));
+                self.labels.remove(&job);
                 self.last_error = Some(error.clone());
                 announcements.push(Announcement::Failed(error));
             }
