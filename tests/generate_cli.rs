@@ -344,3 +344,56 @@ fn cuda_is_refused_clearly_where_it_cannot_run() {
     assert_bad_input(&out, "cuda");
     assert!(!out_file.exists());
 }
+
+#[test]
+fn ctrl_c_cancels_and_keeps_a_playable_file() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let portrait = small_portrait(dir.path());
+    let out_file = dir.path().join("interrupted.mp4");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_avatar-studio"))
+        .args([
+            "generate",
+            "--image",
+            &portrait,
+            "--audio",
+            &asset("sample-voice.wav"),
+            "--device",
+            "cpu",
+            "--seed",
+            "1",
+            "--json",
+            "--out",
+            out_file.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn avatar-studio");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    // Interrupt once the first clip is complete.
+    for line in lines.by_ref() {
+        let line = line.expect("read a line");
+        let event: serde_json::Value = serde_json::from_str(&line).expect("json");
+        if event["event"] == "clip_ready" && event["clip_complete"] == true {
+            let status = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .expect("kill -INT");
+            assert!(status.success());
+            break;
+        }
+    }
+    let last = lines
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .last()
+        .expect("events after the interrupt");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "Ctrl-C exit code");
+    assert_eq!(last["event"], "cancelled");
+    let frames = last["frames"].as_u64().expect("frames");
+    assert!((45..=57).contains(&frames), "{frames} frames");
+    assert_eq!(frame_count(&out_file), frames);
+}
