@@ -14,6 +14,7 @@ use crate::{
     definition::{MatmulElems, MatmulProblem, MatmulSetupError, TilingScheme},
     routines::DeviceSettings,
 };
+use core::sync::atomic::{AtomicBool, Ordering};
 use std::{fmt::Debug, hash::Hash};
 
 pub trait Blueprint: Debug + Clone + Eq + PartialEq + Hash {
@@ -80,6 +81,25 @@ impl Blueprint for TilingBlueprint {
     }
 }
 
+// Vendored change (avatar-studio): upstream always rounds f32 operands to TF32 for
+// tensor-core kernels, which costs ~1e-3 relative error per product. This process-wide switch
+// keeps f32 operands in f32; tensor-core kernels then find no supported f32 instruction and
+// autotune falls back to the full-precision (unit / plane FMA) kernels.
+static F32_PRECISION_STRICT: AtomicBool = AtomicBool::new(false);
+
+/// When `strict` is true, f32 matmuls (and the convolutions built on them) never round their
+/// operands to TF32: tensor-core kernels become unavailable for f32 operands instead. The
+/// default, false, is upstream's behaviour. Set it before the first matmul of the process;
+/// the autotune key records it, so results tuned under the other setting are not reused.
+pub fn set_f32_precision_strict(strict: bool) {
+    F32_PRECISION_STRICT.store(strict, Ordering::Relaxed);
+}
+
+/// Whether f32 operands are kept out of TF32 (see [`set_f32_precision_strict`]).
+pub fn f32_precision_strict() -> bool {
+    F32_PRECISION_STRICT.load(Ordering::Relaxed)
+}
+
 /// Modifies the given matmul element types based on the kind of accelerator the kernel is run on.
 pub fn adjust_dtypes<R: Runtime>(
     client: &ComputeClient<R>,
@@ -95,6 +115,7 @@ pub fn adjust_dtypes<R: Runtime>(
         if dtypes.lhs_global == f32_dtype
             && dtypes.rhs_global == f32_dtype
             && client.properties().supports_type(tf32_dtype)
+            && !f32_precision_strict()
         {
             dtypes.lhs_stage = tf32_dtype;
             dtypes.rhs_stage = tf32_dtype;

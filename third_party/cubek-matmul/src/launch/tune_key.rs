@@ -1,4 +1,5 @@
 use cubecl::{
+    prelude::CubePrimitive,
     zspace::{Shape, Strides},
     {AutotuneKey, Runtime, quant::scheme::QuantScheme},
     {client::ComputeClient, ir::StorageType},
@@ -8,13 +9,19 @@ use serde::{Deserialize, Serialize};
 
 use cubecl::std::tensor::{MatrixBatchLayout, matrix_batch_layout};
 
-use crate::definition::MatmulKind;
+use crate::definition::{MatmulKind, f32_precision_strict};
 
 #[derive(Hash, Eq, PartialEq, Debug, Clone, Serialize, Deserialize, AutotuneKey)]
 /// Autotune key representative of matmul versions
 pub struct MatmulAutotuneKey {
     pub definition: MatmulProblemDefinition,
     pub analysis: MatmulAutotuneAnalysis,
+    /// Vendored change (avatar-studio): whether this f32 problem was tuned with TF32 disabled
+    /// (see [`f32_precision_strict`]). Part of the key so that a result tuned under the other
+    /// setting (kept in the on-disk autotune cache) is never reused. Entries written without
+    /// the field read back as `false`, which is what upstream tuned them under.
+    #[serde(default)]
+    pub strict_f32: bool,
 }
 
 /// Maximum factor relevant for strides. Currently set to 2^10 because that's 128-byte swizzle's
@@ -162,7 +169,10 @@ impl MatmulAutotuneKey {
             kind,
         };
 
-        Self::new(definition, analysis)
+        let f32_dtype = f32::as_type_native_unchecked().storage_type();
+        let strict_f32 = f32_precision_strict() && elem_lhs == f32_dtype && elem_rhs == f32_dtype;
+
+        Self::new(definition, analysis, strict_f32)
     }
 }
 

@@ -24,6 +24,18 @@ pub struct ConvAutotuneKey {
     pub lhs_stride_align: u8,
     pub rhs_shape_align: u8,
     pub rhs_stride_align: u8,
+    /// Vendored change (avatar-studio): whether this f32 convolution was tuned with TF32
+    /// disabled (`cubek::matmul::definition::set_f32_precision_strict`). Part of the key so that
+    /// a tensor-core kernel tuned under the other setting (kept in the on-disk autotune cache)
+    /// is never selected: in strict mode it cannot run. Entries written without the field read
+    /// back as `false`, which is what upstream tuned them under.
+    #[serde(default)]
+    pub strict_f32: bool,
+}
+
+/// The `strict_f32` field of [`ConvAutotuneKey`] for a convolution of `dtype`.
+pub(crate) fn strict_f32(dtype: DType) -> bool {
+    dtype == DType::F32 && cubek::matmul::definition::f32_precision_strict()
 }
 
 #[derive(Hash, Eq, PartialEq, Debug, Clone, Serialize, Deserialize, AutotuneKey)]

@@ -11,6 +11,7 @@ use crate::{
     kernel::conv::{
         ConvAutotuneKey,
         backward_data::{fallback::conv_data_backward_fallback, implicit_gemm::*},
+        strict_f32,
     },
     tensor::CubeTensor,
 };
@@ -152,6 +153,7 @@ fn create_key<R: CubeRuntime, const N: usize>(
         lhs_stride_align,
         rhs_shape_align,
         rhs_stride_align,
+        strict_f32(dtype),
     ))
 }
 

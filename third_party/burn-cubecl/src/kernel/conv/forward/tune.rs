@@ -7,7 +7,9 @@ use cubek::convolution::AcceleratedTileKind;
 
 use crate::{
     CubeAutotuneKey, CubeRuntime, CubeTuneId,
-    kernel::conv::{ConvAutotuneKey, conv_direct, conv_im2col_1x1, forward::implicit_gemm::*},
+    kernel::conv::{
+        ConvAutotuneKey, conv_direct, conv_im2col_1x1, forward::implicit_gemm::*, strict_f32,
+    },
     tensor::CubeTensor,
 };
 
@@ -160,6 +162,7 @@ fn create_key<R: CubeRuntime, const N: usize>(
         lhs_stride_align,
         rhs_shape_align,
         rhs_stride_align,
+        strict_f32(dtype),
     ))
 }
 
