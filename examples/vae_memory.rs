@@ -2,7 +2,7 @@
 //! released width (96) with seeded random weights, 3-latent blocks as the pipeline decodes
 //! them, peak device memory sampled through NVML. Prints the shape-derived estimate beside it.
 //!
-//! `CUDARC_CUDA_VERSION=13000 cargo run --release --no-default-features --features cuda --example vae_memory`
+//! `CUDARC_CUDA_VERSION=13000 cargo run --release --no-default-features --features cuda --example vae_memory -- [f32|f32-strict|bf16]`
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -141,6 +141,12 @@ fn main() {
     let which = std::env::args().nth(1).unwrap_or_else(|| "f32".into());
     match which.as_str() {
         "bf16" => measure::<burn_cuda::Cuda<half::bf16, i32>>("bf16", 2, nvml),
+        // f32 as the parity suites run it: no TF32 tensor-core kernels, so autotune chooses
+        // among other convolution kernels, whose scratch memory differs.
+        "f32-strict" => {
+            avatar_studio::gpu::strict_f32_matmul(true);
+            measure::<burn_cuda::Cuda<f32, i32>>("f32 (strict, no TF32)", 4, nvml)
+        }
         _ => measure::<burn_cuda::Cuda<f32, i32>>("f32", 4, nvml),
     }
 }

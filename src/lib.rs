@@ -2,6 +2,8 @@
 //! with the LiveAvatar model. The binary in `main.rs` is a thin front end over this library.
 
 pub mod cli;
+#[cfg(feature = "cuda")]
+pub mod gpu;
 pub mod inputs;
 pub mod media;
 pub mod memory;
