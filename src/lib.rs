@@ -3,6 +3,8 @@
 
 pub mod cli;
 pub mod engine;
+#[cfg(feature = "cuda")]
+pub mod gpu;
 pub mod headless;
 pub mod inputs;
 pub mod media;

@@ -53,7 +53,7 @@ fn first_call(model: &DitModel<B>) -> Vec<f32> {
         &geometry,
         geometry_number(&manifest, "lat_target_frames"),
         1,
-        &Default::default(),
+        &device(),
     );
     let text = model.prepare_text(tensor(&run, "context"));
     let reference: burn::tensor::Tensor<B, 5> = tensor(&run, "sink0.ref_latents");
@@ -110,7 +110,7 @@ fn sharded_and_single_file_layouts_load_the_same_model() {
     let single = DitCheckpoint::open(&single_dir).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(sharded.config, single.config);
     assert_eq!(sharded.config, dit_config(&manifest()));
-    let device = Default::default();
+    let device = device();
     let a = first_call(
         &sharded
             .load_model::<B>(None, &device)
@@ -130,7 +130,7 @@ fn missing_and_misshaped_tensors_are_named() {
     let base = open("dit/dit_base.safetensors");
     let config = dit_config(&manifest());
     let dir = scratch_dir("ckpt_errors");
-    let device = Default::default();
+    let device = device();
 
     let missing: Vec<_> = all_tensors(&base)
         .into_iter()

@@ -19,8 +19,8 @@ fn load() -> (serde_json::Value, DitModel<B>, SafetensorsFile) {
         WeightSet::open(&[fixture("dit/dit_base.safetensors")]).unwrap_or_else(|e| panic!("{e}"));
     let lora = LoraAdapter::open(fixture("dit/dit_lora.safetensors"), None, None)
         .unwrap_or_else(|e| panic!("{e}"));
-    let model = load_dit::<B>(&config, &weights, Some(&lora), &Default::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let model =
+        load_dit::<B>(&config, &weights, Some(&lora), &device()).unwrap_or_else(|e| panic!("{e}"));
     (manifest, model, open("dit/dit_run.safetensors"))
 }
 

@@ -28,8 +28,8 @@ fn load_fixture() -> Fixture {
         WeightSet::open(&[fixture("dit/dit_base.safetensors")]).unwrap_or_else(|e| panic!("{e}"));
     let lora = LoraAdapter::open(fixture("dit/dit_lora.safetensors"), None, None)
         .unwrap_or_else(|e| panic!("{e}"));
-    let model = load_dit::<B>(&config, &weights, Some(&lora), &Default::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let model =
+        load_dit::<B>(&config, &weights, Some(&lora), &device()).unwrap_or_else(|e| panic!("{e}"));
     Fixture {
         config,
         manifest,
@@ -137,13 +137,7 @@ fn new_cache(f: &Fixture) -> KvCache<B> {
     assert_eq!(geometry.cond_tokens, geometry_number(&f.manifest, "L_cond"));
     let clip_latents = geometry_number(&f.manifest, "lat_target_frames");
     let steps = floats(&f.run, "timesteps").len();
-    let cache = KvCache::new(
-        &f.config,
-        &geometry,
-        clip_latents,
-        steps,
-        &Default::default(),
-    );
+    let cache = KvCache::new(&f.config, &geometry, clip_latents, steps, &device());
     assert_eq!(
         cache.steps[0].capacity(),
         geometry_number(&f.manifest, "ring_tokens_S")

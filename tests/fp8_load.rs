@@ -30,7 +30,7 @@ fn lora() -> LoraAdapter {
 fn converted_linears_are_the_reference_quantisation_of_the_merged_weights() {
     let config = dit_config(&manifest());
     let (weights, lora) = (weights(), lora());
-    let device = Default::default();
+    let device = device();
     let full = CheckpointSource::<B>::new(&weights, Some(&lora), &device);
     let fp8 = CheckpointSource::<B>::new(&weights, Some(&lora), &device)
         .with_format(&config, WeightFormat::Fp8);
@@ -109,14 +109,8 @@ fn converted_linears_are_the_reference_quantisation_of_the_merged_weights() {
 fn fp8_byte_count_matches_inspect() {
     let config = dit_config(&manifest());
     let (weights, lora) = (weights(), lora());
-    let (_, stats) = load_dit_as::<B>(
-        &config,
-        &weights,
-        Some(&lora),
-        WeightFormat::Fp8,
-        &Default::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (_, stats) = load_dit_as::<B>(&config, &weights, Some(&lora), WeightFormat::Fp8, &device())
+        .unwrap_or_else(|e| panic!("{e}"));
     let dir = scratch_dir("fp8_inspect_folder");
     std::fs::write(
         dir.join("config.json"),
@@ -140,7 +134,7 @@ fn fp8_byte_count_matches_inspect() {
         &weights,
         Some(&lora),
         WeightFormat::Full,
-        &Default::default(),
+        &device(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(full.fp8_elements, 0);
@@ -165,7 +159,7 @@ fn first_call(model: &DitModel<B>, config: &DitConfig) -> Vec<f32> {
         &geometry,
         geometry_number(&manifest, "lat_target_frames"),
         timesteps.len(),
-        &Default::default(),
+        &device(),
     );
     let ref_latents = tensor::<5>(&run, "sink0.ref_latents");
     let [_, c, t, h, w] = ref_latents.dims();
@@ -207,7 +201,7 @@ fn tiny_dit_runs_with_fp8_weights() {
     let config = dit_config(&manifest());
     let (weights, lora) = (weights(), lora());
     let load = |format| {
-        load_dit_as::<B>(&config, &weights, Some(&lora), format, &Default::default())
+        load_dit_as::<B>(&config, &weights, Some(&lora), format, &device())
             .unwrap_or_else(|e| panic!("{e}"))
             .0
     };

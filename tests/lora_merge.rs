@@ -67,8 +67,8 @@ fn merged_weights_match_peft() {
     assert_eq!(lora.len(), targets);
     assert_eq!(lora_target_count(&config), targets);
 
-    let model = load_dit::<B>(&config, &weights, Some(&lora), &Default::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let model =
+        load_dit::<B>(&config, &weights, Some(&lora), &device()).unwrap_or_else(|e| panic!("{e}"));
     let expected = open("dit/dit_lora_merged_expected.safetensors");
     let base = open("dit/dit_base.safetensors");
     let mut checked = 0;
@@ -121,7 +121,7 @@ fn lora_with_missing_pairs_is_rejected() {
     write_safetensors(&path, &tensors, &metadata);
     let partial = LoraAdapter::open(&path, None, None).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(partial.len() + 1, full.tensors().len() / 2);
-    match load_dit::<B>(&config, &weights, Some(&partial), &Default::default()) {
+    match load_dit::<B>(&config, &weights, Some(&partial), &device()) {
         Err(WeightsError::Lora { path: p, reason }) => {
             assert_eq!(p, path);
             assert!(reason.contains("target linears merged"), "{reason}");

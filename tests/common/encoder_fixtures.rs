@@ -3,15 +3,11 @@
 
 use avatar_studio::weights::StFile;
 
-pub use super::fixtures::{fixture, fixtures_dir, manifest};
+pub use super::fixtures::{device, fixture, fixtures_dir, manifest};
 use avatar_studio::weights::loader::TensorSource;
 use burn::tensor::{Tensor, TensorData};
 
 pub type B = super::fixtures::TestBackend;
-
-pub fn device() -> burn::tensor::Device<B> {
-    Default::default()
-}
 
 /// `manifest.components.<name>.config`.
 pub fn component_config(name: &str) -> serde_json::Value {

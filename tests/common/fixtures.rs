@@ -13,6 +13,19 @@ pub type TestBackend = burn::backend::Flex;
 #[cfg(feature = "cuda")]
 pub type TestBackend = burn_cuda::Cuda<f32, i32>;
 
+/// The device every test tensor lives on. On CUDA the first call turns on strict f32 matmuls:
+/// the fixtures' f32 tolerances are far below the TF32 rounding that tensor-core kernels would
+/// otherwise apply to f32 operands. Tests get their device here, never from `Default`, so the
+/// switch is set before the first GPU operation.
+pub fn device() -> burn::tensor::Device<TestBackend> {
+    #[cfg(feature = "cuda")]
+    {
+        static STRICT: std::sync::Once = std::sync::Once::new();
+        STRICT.call_once(|| avatar_studio::gpu::strict_f32_matmul(true));
+    }
+    Default::default()
+}
+
 /// The fixture folder: `$FIXTURES_DIR`, else `../shared/fixtures` next to the crate.
 pub fn fixtures_dir() -> PathBuf {
     match std::env::var_os("FIXTURES_DIR") {
@@ -36,7 +49,7 @@ pub fn open(relative: &str) -> SafetensorsFile {
 }
 
 pub fn tensor<const D: usize>(file: &SafetensorsFile, key: &str) -> Tensor<TestBackend, D> {
-    file.tensor::<TestBackend, D>(key, &Default::default())
+    file.tensor::<TestBackend, D>(key, &device())
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -56,7 +69,7 @@ pub fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
 }
 
 pub fn from_values<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> Tensor<TestBackend, D> {
-    Tensor::from_data(TensorData::new(values, shape), &Default::default())
+    Tensor::from_data(TensorData::new(values, shape), &device())
 }
 
 /// Difference statistics of `actual` against `expected`.
