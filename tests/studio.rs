@@ -240,3 +240,32 @@ fn ctrl_enter_renders_with_the_demo_weights_and_previews_the_clips() {
     harness.step();
     harness.get_by_label_contains(": 55 frames, 0:02.2");
 }
+
+#[test]
+fn a_model_folder_is_checked_from_its_headers_when_chosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("Wan2.2-S2V-14B");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::write(model.join("config.json"), "{}").unwrap();
+    let mut harness = studio(&dir.path().join("presets"));
+    harness.get_by_label_contains("No model chosen: renders use the built-in demo weights");
+    harness.state_mut().choose_model(Some(model.clone()), None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while harness
+        .query_by_label_contains("checkpoint incomplete")
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "no check result");
+        std::thread::sleep(Duration::from_millis(20));
+        harness.step();
+    }
+    // The bottom panel takes its new height over a few frames.
+    harness.run();
+    if let Ok(image) = harness.render() {
+        let _ = image.save("/tmp/kittest-model.png");
+    }
+    harness.get_by_label("Use demo weights").click();
+    harness.run();
+    assert!(harness.state().session().model_folder.is_none());
+    harness.get_by_label_contains("No model chosen");
+}

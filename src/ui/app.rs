@@ -163,6 +163,8 @@ pub struct StudioApp {
     /// The central area shows the preview (else the settings).
     pub(super) show_preview: bool,
     pub(super) preview_texture: Option<egui::TextureHandle>,
+    /// The header check of the chosen model folder: `Ok(summary)` or the first problem.
+    pub(super) model_check: Option<Result<String, String>>,
     portrait_request: u64,
     voice_request: u64,
 }
@@ -192,6 +194,7 @@ impl StudioApp {
             render: RenderState::default(),
             show_preview: false,
             preview_texture: None,
+            model_check: None,
             portrait_request: 0,
             voice_request: 0,
             session,
@@ -208,7 +211,23 @@ impl StudioApp {
             app.open_input(InputKind::Voice, path);
         }
         app.open_paths(options.open_files);
+        app.check_model();
         app
+    }
+
+    /// Renders with this checkpoint folder (and LoRA); `None` = the demo weights.
+    pub fn choose_model(&mut self, folder: Option<PathBuf>, lora: Option<PathBuf>) {
+        self.session.model_folder = folder;
+        self.session.lora = lora;
+        self.check_model();
+    }
+
+    /// Starts the header check of the chosen model folder (nothing to check for the demo).
+    pub(super) fn check_model(&mut self) {
+        self.model_check = None;
+        if let Some(folder) = self.session.model_folder.clone() {
+            self.loader.inspect_model(folder, self.session.lora.clone());
+        }
     }
 
     /// The render's state (for tests and the panels).
@@ -363,10 +382,28 @@ impl StudioApp {
                 }
                 Loaded::Picked { kind, path } => self.open_input(kind, path),
                 Loaded::PickedPath { target, path } => match target {
-                    PickTarget::ModelFolder => self.session.model_folder = Some(path),
-                    PickTarget::LoraFile => self.session.lora = Some(path),
+                    PickTarget::ModelFolder => {
+                        self.session.model_folder = Some(path);
+                        self.check_model();
+                    }
+                    PickTarget::LoraFile => {
+                        self.session.lora = Some(path);
+                        self.check_model();
+                    }
                     PickTarget::OutputFolder => self.session.output_dir = path,
                 },
+                Loaded::Inspected {
+                    folder,
+                    lora,
+                    outcome,
+                } => {
+                    // Only the answer for the current choice counts.
+                    if self.session.model_folder.as_ref() == Some(&folder)
+                        && self.session.lora == lora
+                    {
+                        self.model_check = Some(outcome);
+                    }
+                }
                 // A result for a request that a newer one replaced.
                 _ => {}
             }
@@ -416,10 +453,11 @@ impl eframe::App for StudioApp {
             .exact_size(260.0)
             .show(ui, |ui| self.memory_panel(ui));
         egui::Panel::bottom("render").show(ui, |ui| {
+            // The controls first: on a short window the panel's end is what gets cut off.
+            ui.add_space(4.0);
+            self.render_controls(ui);
             self.render_summary(ui);
             self.model_row(ui);
-            self.render_controls(ui);
-            ui.add_space(4.0);
         });
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {

@@ -70,6 +70,13 @@ pub enum Loaded {
         kind: InputKind,
         path: PathBuf,
     },
+    /// The header check of a model folder (and LoRA): `Ok` with a one-line description, or
+    /// the first problem.
+    Inspected {
+        folder: PathBuf,
+        lora: Option<PathBuf>,
+        outcome: Result<String, String>,
+    },
     /// A model folder, LoRA file or output folder chosen in a dialog.
     PickedPath {
         target: PickTarget,
@@ -185,6 +192,29 @@ impl Loader {
                     path: file.path().to_path_buf(),
                 });
                 repaint.request_repaint();
+            }
+        });
+    }
+
+    /// Checks a checkpoint folder from its headers (what `inspect` prints), off the UI thread.
+    pub fn inspect_model(&self, folder: PathBuf, lora: Option<PathBuf>) {
+        self.spawn(move || {
+            use crate::weights::folder_report::{EncoderConfigs, inspect_folder};
+            let outcome = match inspect_folder(&folder, lora.as_deref(), &EncoderConfigs::default())
+            {
+                Err(e) => Err(e.to_string()),
+                Ok(report) => match report.summary_line() {
+                    Some(problem) => Err(problem),
+                    None => Ok(format!(
+                        "checkpoint complete: DiT, umT5, VAE, wav2vec2 and tokenizer found{}",
+                        if lora.is_some() { ", LoRA matches" } else { "" }
+                    )),
+                },
+            };
+            Loaded::Inspected {
+                folder,
+                lora,
+                outcome,
             }
         });
     }

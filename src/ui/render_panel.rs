@@ -174,9 +174,53 @@ impl StudioApp {
                 if ui.button("Use demo weights").clicked() {
                     self.session.model_folder = None;
                     self.session.lora = None;
+                    self.model_check = None;
                 }
             }
         });
+        match (&self.session.model_folder, &self.model_check) {
+            (None, _) => {
+                ui.add(
+                    egui::Label::new(
+                        RichText::new(
+                            "No model chosen: renders use the built-in demo weights. For real \
+                             videos, download Wan2.2-S2V-14B and the LiveAvatar LoRA (hover \
+                             for where).",
+                        )
+                        .small()
+                        .weak(),
+                    )
+                    .truncate(),
+                )
+                .on_hover_text(
+                    "Wan2.2-S2V-14B: huggingface.co/Wan-AI/Wan2.2-S2V-14B (the whole folder). \
+                     The LiveAvatar LoRA: huggingface.co/Quark-Vision/Live-Avatar \
+                     (liveavatar.safetensors). Then choose the folder and the LoRA here; the \
+                     folder is checked from its file headers at once.",
+                );
+            }
+            (Some(_), None) => {
+                ui.label(RichText::new("Checking the model folder…").small().weak());
+            }
+            (Some(_), Some(Ok(summary))) => {
+                ui.label(
+                    RichText::new(summary)
+                        .small()
+                        .color(Color32::from_rgb(90, 180, 110)),
+                );
+            }
+            (Some(_), Some(Err(problem))) => {
+                ui.add(
+                    egui::Label::new(
+                        RichText::new(problem)
+                            .small()
+                            .color(Color32::from_rgb(230, 90, 80)),
+                    )
+                    .truncate(),
+                )
+                .on_hover_text(problem.as_str());
+            }
+        }
         ui.horizontal_wrapped(|ui| {
             ui.label(RichText::new("Output").strong());
             ui.label(self.session.output_dir.display().to_string());
