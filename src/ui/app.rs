@@ -392,17 +392,15 @@ impl StudioApp {
                     }
                     PickTarget::OutputFolder => self.session.output_dir = path,
                 },
+                // Only the answer for the current choice counts.
                 Loaded::Inspected {
                     folder,
                     lora,
                     outcome,
-                } => {
-                    // Only the answer for the current choice counts.
-                    if self.session.model_folder.as_ref() == Some(&folder)
-                        && self.session.lora == lora
-                    {
-                        self.model_check = Some(outcome);
-                    }
+                } if self.session.model_folder.as_ref() == Some(&folder)
+                    && self.session.lora == lora =>
+                {
+                    self.model_check = Some(outcome);
                 }
                 // A result for a request that a newer one replaced.
                 _ => {}
