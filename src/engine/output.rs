@@ -17,7 +17,10 @@ pub struct JobOutput {
     height: u32,
     /// Frames the file keeps (the voice's length); later frames are dropped.
     frame_limit: u64,
+    // Only the MP4 writer reads these.
+    #[cfg_attr(not(feature = "video"), allow(dead_code))]
     crf: u8,
+    #[cfg_attr(not(feature = "video"), allow(dead_code))]
     title: Option<String>,
     soundtrack: Soundtrack,
     sink: Option<Box<dyn FrameSink>>,
