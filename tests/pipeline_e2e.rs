@@ -18,13 +18,9 @@ use avatar_studio::weights::loader::TensorSource;
 use avatar_studio::weights::{LoraAdapter, StFile, WeightSet, load_dit};
 use burn::tensor::{Tensor, TensorData};
 use common::encoder_fixtures::{component_config, fixture, manifest};
-use common::fixtures::{Diff, TestBackend, dit_config, values};
+use common::fixtures::{Diff, TestBackend, device, dit_config, values};
 
 type B = TestBackend;
-
-fn device() -> burn::tensor::Device<B> {
-    Default::default()
-}
 
 fn st(rel: &str) -> StFile {
     StFile::open(fixture(rel)).unwrap_or_else(|e| panic!("{e}"))
