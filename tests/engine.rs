@@ -35,15 +35,20 @@ fn settings(clips: u32, seed: u64) -> GenerationSettings {
 
 /// A 128×64 portrait: images under the size's area are not scaled up, so the frames are
 /// 128×64 and the CPU renders stay quick.
+/// Written once per test process: the tests run in parallel and must never read it half-made.
 fn small_portrait() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("engine-portrait-128x64.png");
-    if !path.exists() {
-        let img = image::RgbImage::from_fn(128, 64, |x, y| {
-            image::Rgb([(x * 2) as u8, (y * 4) as u8, ((x + y) % 256) as u8])
-        });
-        img.save(&path).unwrap_or_else(|e| panic!("{e}"));
-    }
-    path
+    static PORTRAIT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PORTRAIT
+        .get_or_init(|| {
+            let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("engine-portrait-128x64-{}.png", std::process::id()));
+            let img = image::RgbImage::from_fn(128, 64, |x, y| {
+                image::Rgb([(x * 2) as u8, (y * 4) as u8, ((x + y) % 256) as u8])
+            });
+            img.save(&path).unwrap_or_else(|e| panic!("{e}"));
+            path
+        })
+        .clone()
 }
 
 fn job(audio: &Path, settings: GenerationSettings, output: OutputTarget) -> Job {
