@@ -31,7 +31,7 @@ const MEMORY_INTERVAL: Duration = Duration::from_millis(500);
 struct ModelCache {
     cpu: Option<(ModelSpec, Models<burn::backend::Flex>)>,
     #[cfg(feature = "cuda")]
-    cuda: Option<(ModelSpec, u32, Models<CudaBackend>)>,
+    cuda: Option<((ModelSpec, u32), Models<CudaBackend>)>,
 }
 
 #[cfg(feature = "cuda")]
@@ -294,49 +294,25 @@ impl Worker {
             });
         }
         match device {
-            ResolvedDevice::Cpu => {
-                let cached = take_cached(&mut self.models.cpu, &job.model);
-                let models = match cached {
-                    Some(models) => models,
-                    None => match self.load(id, &job.model, &Default::default()) {
-                        Some(models) => models,
-                        None => return,
-                    },
-                };
-                run_loaded(
-                    &mut self.control,
-                    &models,
-                    &job,
-                    &request,
-                    seed,
-                    &Default::default(),
-                );
-                self.models.cpu = Some((job.model.clone(), models));
-            }
+            ResolvedDevice::Cpu => run_cached(
+                &mut self.control,
+                &mut self.models.cpu,
+                job.model.clone(),
+                &job,
+                &request,
+                seed,
+                &Default::default(),
+            ),
             #[cfg(feature = "cuda")]
-            ResolvedDevice::Cuda(index) => {
-                let cuda_device = burn_cuda::CudaDevice::new(index as usize);
-                let cached = match self.models.cuda.take() {
-                    Some((spec, i, models)) if spec == job.model && i == index => Some(models),
-                    _ => None,
-                };
-                let models = match cached {
-                    Some(models) => models,
-                    None => match self.load(id, &job.model, &cuda_device) {
-                        Some(models) => models,
-                        None => return,
-                    },
-                };
-                run_loaded(
-                    &mut self.control,
-                    &models,
-                    &job,
-                    &request,
-                    seed,
-                    &cuda_device,
-                );
-                self.models.cuda = Some((job.model.clone(), index, models));
-            }
+            ResolvedDevice::Cuda(index) => run_cached(
+                &mut self.control,
+                &mut self.models.cuda,
+                (job.model.clone(), index),
+                &job,
+                &request,
+                seed,
+                &burn_cuda::CudaDevice::new(index as usize),
+            ),
             #[cfg(not(feature = "cuda"))]
             ResolvedDevice::Cuda(_) => {
                 let e = PipelineError::Device("this build has no CUDA support".into());
@@ -344,34 +320,56 @@ impl Worker {
             }
         }
     }
+}
 
-    /// Loads the job's models, reporting progress; sends `Failed` and returns `None` on error.
-    fn load<B: Backend>(
-        &mut self,
-        id: JobId,
-        spec: &ModelSpec,
-        device: &B::Device,
-    ) -> Option<Models<B>> {
-        self.control.send(progress(id, Stage::LoadingModels, 0, 1));
-        match Models::<B>::load(spec, device) {
-            Ok(models) => {
-                self.control.send(progress(id, Stage::LoadingModels, 1, 1));
-                Some(models)
-            }
-            Err(e) => {
-                self.control.send(failed(id, &e, None));
-                None
-            }
+/// Runs `job` with the models kept in `slot` under `key`, loading them first when the slot holds
+/// other ones; leaves them in the slot for the next job.
+fn run_cached<B: Backend, K: PartialEq>(
+    control: &mut Control,
+    slot: &mut Option<(K, Models<B>)>,
+    key: K,
+    job: &Job,
+    request: &RenderRequest,
+    seed: u64,
+    device: &B::Device,
+) {
+    let models = match take_cached(slot, &key) {
+        Some(models) => models,
+        None => match load_models(control, job.id, &job.model, device) {
+            Some(models) => models,
+            None => return,
+        },
+    };
+    run_loaded(control, &models, job, request, seed, device);
+    *slot = Some((key, models));
+}
+
+/// Loads a job's models, reporting progress; sends `Failed` and returns `None` on error.
+fn load_models<B: Backend>(
+    control: &mut Control,
+    id: JobId,
+    spec: &ModelSpec,
+    device: &B::Device,
+) -> Option<Models<B>> {
+    control.send(progress(id, Stage::LoadingModels, 0, 1));
+    match Models::<B>::load(spec, device) {
+        Ok(models) => {
+            control.send(progress(id, Stage::LoadingModels, 1, 1));
+            Some(models)
+        }
+        Err(e) => {
+            control.send(failed(id, &e, None));
+            None
         }
     }
 }
 
-fn take_cached<B: Backend>(
-    slot: &mut Option<(ModelSpec, Models<B>)>,
-    spec: &ModelSpec,
+fn take_cached<B: Backend, K: PartialEq>(
+    slot: &mut Option<(K, Models<B>)>,
+    key: &K,
 ) -> Option<Models<B>> {
     match slot.take() {
-        Some((cached, models)) if &cached == spec => Some(models),
+        Some((cached, models)) if &cached == key => Some(models),
         // Different models: drop the old ones before loading, so both never sit in memory.
         _ => None,
     }
