@@ -41,6 +41,43 @@ pub enum Command {
     /// clip by clip, into an MP4 (H.264 + AAC) or a PNG sequence + WAV. Without --model it
     /// uses the built-in demo weights (a tiny random model: the video is noise).
     Generate(Box<GenerateArgs>),
+    /// Show the memory plan of a render before running it: where each network and cache
+    /// lives, the predicted peak per GPU by component, whether it fits, the expected speed, and
+    /// what would fit when it does not. Answers for assumed hardware too (--assume-gpus).
+    /// Without --model it plans the released Wan2.2-S2V-14B. Exit code 0 when it fits, 1 when
+    /// it does not.
+    Plan(Box<PlanArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Portrait image: plans the frame size it gives (with --audio). Without it, --size is
+    /// taken as width*height.
+    #[arg(long, requires = "audio")]
+    pub image: Option<PathBuf>,
+    /// Voice recording: plans for its length (with --image).
+    #[arg(long, requires = "image")]
+    pub audio: Option<PathBuf>,
+    /// The checkpoint folder whose config.json sizes the model.
+    #[arg(long, alias = "ckpt_dir", alias = "ckpt-dir")]
+    pub model: Option<PathBuf>,
+    /// Plan the built-in demo model instead.
+    #[arg(long, conflicts_with = "model")]
+    pub demo: bool,
+    /// Encoder sizes as JSON (see `generate --encoders`).
+    #[arg(long, value_name = "FILE")]
+    pub encoders: Option<PathBuf>,
+    /// Plan for these GPUs instead of this machine's: GB per GPU, e.g. 24,24,24,24.
+    #[arg(long = "assume-gpus", value_delimiter = ',', num_args = 1..)]
+    pub assume_gpus: Option<Vec<f64>>,
+    /// Plan for this much host RAM (GB) instead of this machine's.
+    #[arg(long = "assume-host-ram")]
+    pub assume_host_ram: Option<f64>,
+    /// Print the plan as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -238,6 +275,10 @@ pub struct SettingsArgs {
     /// GPU memory the render may use, in GB.
     #[arg(long = "vram-budget", alias = "vram_budget")]
     pub vram_budget_gb: Option<f64>,
+    /// Memory placement: resident, resident-kv-fp8, kv-host, layer-streaming or
+    /// layer-streaming-kv-host (default: the fastest that fits, as `plan` shows).
+    #[arg(long)]
+    pub placement: Option<crate::memory::Placement>,
     /// H.264 quality: 0 (lossless) to 51 (worst); 18 looks lossless.
     #[arg(long)]
     pub crf: Option<u8>,
@@ -308,6 +349,9 @@ impl SettingsArgs {
         }
         if let Some(v) = &self.devices {
             settings.devices = v.clone();
+        }
+        if let Some(p) = self.placement {
+            settings.placement = Some(p);
         }
         if let Some(v) = self.vram_budget_gb {
             settings.vram_budget_gb = Some(v);

@@ -5,6 +5,7 @@
 //! quits at once.
 
 pub mod batch;
+pub mod plan;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -310,6 +311,7 @@ impl View {
                     plan.model_description
                 ));
                 self.line(&format!("{}", plan.inputs));
+                self.line(&plan.memory.summary_line());
             }
             Event::Notice { message, .. } => self.line(&format!("note: {message}")),
             Event::Progress {

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Some(Command::Check(args)) => check(&args),
         Some(Command::Inspect(args)) => inspect(&args),
         Some(Command::Generate(args)) => avatar_studio::headless::generate(&args),
+        Some(Command::Plan(args)) => avatar_studio::headless::plan::plan_command(&args),
         None => studio(cli.files),
     }
 }

@@ -212,6 +212,8 @@ pub struct GenerationSettings {
     pub devices: DeviceChoice,
     /// GPU memory the render may use, in GB; unset = what the GPU has free.
     pub vram_budget_gb: Option<f64>,
+    /// Forces a memory placement; unset = the planner picks the fastest that fits.
+    pub placement: Option<crate::memory::Placement>,
     /// H.264 constant rate factor of the MP4 (0 = lossless, 51 = worst; 18 looks lossless).
     pub video_crf: u8,
     pub audio_sync: AudioSync,
@@ -233,6 +235,7 @@ impl Default for GenerationSettings {
             online_decode: true,
             devices: DeviceChoice::Auto,
             vram_budget_gb: None,
+            placement: None,
             video_crf: 18,
             audio_sync: AudioSync::Reference,
         }

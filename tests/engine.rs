@@ -287,3 +287,65 @@ fn two_hundred_clips_keep_memory_flat() {
         12 * u64::from(CLIPS) - 3
     );
 }
+
+#[test]
+fn a_job_the_plan_refuses_fails_clearly_and_the_engine_runs_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused_out = dir.path().join("refused.mp4");
+    let engine = Engine::start().unwrap();
+    // A placement this version cannot run: the planner refuses before anything loads.
+    let mut refused = settings(1, 5);
+    refused.placement = Some(avatar_studio::memory::Placement::KvOnHost);
+    let events = run_to_end(
+        &engine,
+        job(
+            &asset("sample-voice.wav"),
+            refused,
+            OutputTarget::Mp4(refused_out.clone()),
+        ),
+    );
+    let planned = events.iter().find_map(|e| match e {
+        Event::Planned { plan, .. } => Some(plan.memory.clone()),
+        _ => None,
+    });
+    let memory = planned.expect("a planned event with the memory plan");
+    assert!(!memory.can_start());
+    match events.last() {
+        Some(Event::Failed { error, .. }) => {
+            assert!(error.contains("does not fit"), "{error}");
+            assert!(error.contains("kv-host"), "{error}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Progress { .. })),
+        "nothing ran"
+    );
+    assert!(!refused_out.exists());
+
+    // The same engine renders the next job.
+    let good_out = dir.path().join("good.mp4");
+    let events = run_to_end(
+        &engine,
+        job(
+            &asset("sample-voice.wav"),
+            settings(1, 5),
+            OutputTarget::Mp4(good_out.clone()),
+        ),
+    );
+    assert!(
+        matches!(events.last(), Some(Event::Finished { .. })),
+        "{:?}",
+        events.last()
+    );
+    let plan = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Planned { plan, .. } => Some(plan.memory.clone()),
+            _ => None,
+        })
+        .expect("planned");
+    assert!(plan.can_start());
+    assert_eq!(plan.strategy, avatar_studio::memory::Placement::Resident);
+    assert!(good_out.exists());
+}

@@ -151,6 +151,16 @@ fn json_events_and_reference_flag_spellings() {
     assert_eq!(planned["plan"]["decode"], "streaming");
     assert_eq!(planned["plan"]["device"]["name"], "cpu");
     assert_eq!(planned["plan"]["model"]["kind"], "demo");
+    // The memory plan travels with the first event of the job.
+    let memory = &planned["plan"]["memory"];
+    assert_eq!(memory["fits"], true);
+    assert_eq!(memory["strategy"], "resident");
+    assert!(memory["devices"].as_array().is_some_and(Vec::is_empty));
+    assert!(
+        memory["host"]["predicted_peak_gb"]
+            .as_f64()
+            .is_some_and(|g| g > 0.0)
+    );
     // 24 frames per clip = 2 blocks, each reported with progress and frames.
     let blocks = events.iter().filter(|e| e["event"] == "clip_ready").count();
     assert_eq!(blocks, 2);

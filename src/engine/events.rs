@@ -53,6 +53,16 @@ pub struct JobPlan {
     pub decode: crate::pipeline::DecodeMode,
     pub seed: u64,
     pub output: Option<PathBuf>,
+    /// The memory planner's answer for this job on this machine.
+    #[serde(serialize_with = "memory_plan_json")]
+    pub memory: crate::memory::MemoryPlan,
+}
+
+fn memory_plan_json<S: serde::Serializer>(
+    plan: &crate::memory::MemoryPlan,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&plan.to_json(), serializer)
 }
 
 /// Everything the engine reports.

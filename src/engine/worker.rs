@@ -15,6 +15,7 @@ use super::job::Job;
 use super::output::JobOutput;
 use crate::media::soundtrack::{Soundtrack, samples_for_frames};
 use crate::memory::monitor::{MemoryReadings, read_once};
+use crate::memory::{Hardware, plan_request};
 use crate::pipeline::demo::DEMO_LABEL;
 use crate::pipeline::frames::video_to_frames;
 use crate::pipeline::{
@@ -253,6 +254,26 @@ impl Worker {
         }
     }
 
+    /// Points cubecl's kernel and autotune caches at the user's cache folder before the first
+    /// GPU operation, and says when this render will pay for compiling them.
+    #[cfg(feature = "cuda")]
+    fn prepare_kernel_caches(&mut self, id: JobId) {
+        let Some(dir) = crate::gpu::kernel_cache_dir() else {
+            return;
+        };
+        crate::gpu::configure_kernel_caches(&dir);
+        if !dir.join("kernels").exists() {
+            self.control.send(Event::Notice {
+                job: id,
+                message: format!(
+                    "first GPU render on this machine: compiling and tuning kernels (minutes); \
+                     they are kept in {} for the next renders",
+                    dir.display()
+                ),
+            });
+        }
+    }
+
     fn run_job(&mut self, job: Job) {
         let id = job.id;
         let settings = &job.inputs.settings;
@@ -268,6 +289,27 @@ impl Worker {
             Seed::Random => random_seed(),
         };
         let request = RenderRequest::from_inputs(&job.inputs);
+        let summary = job.inputs.summary();
+        let memory = match job.model.configs() {
+            Ok(configs) => crate::memory::plan(&plan_request(
+                &configs,
+                settings,
+                (summary.width, summary.height),
+                Some(summary.audio_seconds),
+                &Hardware::ThisMachine {
+                    gpu: match device {
+                        ResolvedDevice::Cuda(index) => Some(index),
+                        ResolvedDevice::Cpu => None,
+                    },
+                },
+            )),
+            Err(e) => {
+                self.control.send(failed(id, &e, None));
+                return;
+            }
+        };
+        let can_start = memory.can_start();
+        let refusal = (!can_start).then(|| does_not_fit(&memory));
         let plan = JobPlan {
             device: DeviceInfo {
                 name: device.name(),
@@ -279,11 +321,17 @@ impl Worker {
             decode: request.decode,
             seed,
             output: job.output.path().cloned(),
+            memory,
         };
         self.control.send(Event::Planned {
             job: id,
             plan: Box::new(plan),
         });
+        if let Some(error) = refusal {
+            // Nothing was loaded: the plan said no before any model touched the device.
+            self.control.send(failed(id, &error, None));
+            return;
+        }
         if job.model.origin.is_demo() {
             self.control.send(Event::Notice {
                 job: id,
@@ -304,15 +352,18 @@ impl Worker {
                 &Default::default(),
             ),
             #[cfg(feature = "cuda")]
-            ResolvedDevice::Cuda(index) => run_cached(
-                &mut self.control,
-                &mut self.models.cuda,
-                (job.model.clone(), index),
-                &job,
-                &request,
-                seed,
-                &burn_cuda::CudaDevice::new(index as usize),
-            ),
+            ResolvedDevice::Cuda(index) => {
+                self.prepare_kernel_caches(id);
+                run_cached(
+                    &mut self.control,
+                    &mut self.models.cuda,
+                    (job.model.clone(), index),
+                    &job,
+                    &request,
+                    seed,
+                    &burn_cuda::CudaDevice::new(index as usize),
+                )
+            }
             #[cfg(not(feature = "cuda"))]
             ResolvedDevice::Cuda(_) => {
                 let e = PipelineError::Device("this build has no CUDA support".into());
@@ -391,6 +442,19 @@ fn progress(job: JobId, stage: Stage, done: u64, total: u64) -> Event {
         eta_seconds: None,
         frames_per_second: None,
     }
+}
+
+/// The error of a render the planner refused: its verdict and the settings that would fit.
+fn does_not_fit(plan: &crate::memory::MemoryPlan) -> PipelineError {
+    let mut message = format!("the render does not fit: {}", plan.verdict);
+    let available: Vec<_> = plan.suggestions.iter().filter(|s| s.available).collect();
+    if available.is_empty() {
+        message.push_str("; `avatar-studio plan` shows the memory needed by each component");
+    } else {
+        let changes: Vec<_> = available.iter().map(|s| s.change.as_str()).collect();
+        message.push_str(&format!("; try {}", changes.join(", or ")));
+    }
+    PipelineError::DoesNotFit(message)
 }
 
 fn failed(job: JobId, error: &PipelineError, output: Option<std::path::PathBuf>) -> Event {

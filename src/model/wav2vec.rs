@@ -68,6 +68,28 @@ fn default_act() -> String {
 }
 
 impl Wav2VecConfig {
+    /// `wav2vec2-large-xlsr-53-english`, the audio encoder the released model uses (its
+    /// `config.json`, for planning before the folder is at hand).
+    pub fn large_xlsr53() -> Self {
+        Self {
+            hidden_size: 1024,
+            num_hidden_layers: 24,
+            num_attention_heads: 16,
+            intermediate_size: 4096,
+            conv_dim: vec![512; 7],
+            conv_kernel: vec![10, 3, 3, 3, 3, 2, 2],
+            conv_stride: vec![5, 2, 2, 2, 2, 2, 2],
+            conv_bias: true,
+            feat_extract_norm: "layer".into(),
+            num_conv_pos_embeddings: 128,
+            num_conv_pos_embedding_groups: 16,
+            do_stable_layer_norm: true,
+            layer_norm_eps: 1e-5,
+            hidden_act: "gelu".into(),
+            feat_extract_activation: "gelu".into(),
+        }
+    }
+
     /// Reads a Hugging Face `config.json`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, WeightsError> {
         let path = path.as_ref();

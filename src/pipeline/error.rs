@@ -31,6 +31,10 @@ pub enum PipelineError {
     /// The device asked for is not available in this build or on this machine.
     #[error("{0}")]
     Device(String),
+    /// The memory plan says the render does not fit (or needs a placement this version cannot
+    /// run); the message carries the plan's verdict and the settings that would fit.
+    #[error("{0}")]
+    DoesNotFit(String),
 }
 
 impl PipelineError {
@@ -41,7 +45,7 @@ impl PipelineError {
             Self::Weights(_) | Self::Checkpoint { .. } | Self::Text(_) | Self::Unsupported(_) => {
                 true
             }
-            Self::Device(_) => true,
+            Self::Device(_) | Self::DoesNotFit(_) => true,
             Self::Model(_) => false,
             Self::Media(e) => !matches!(e, MediaError::Encode { .. }),
         }

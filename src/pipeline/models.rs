@@ -74,6 +74,42 @@ impl ModelSpec {
     }
 }
 
+impl ModelSpec {
+    /// The sizes of the four networks, from the folder's config files (no weights read), for
+    /// the memory planner.
+    pub fn configs(&self) -> Result<crate::memory::ModelConfigs, PipelineError> {
+        match &self.origin {
+            ModelOrigin::Demo { .. } => {
+                let demo = super::demo::DemoConfigs::default();
+                Ok(crate::memory::ModelConfigs {
+                    dit: demo.dit,
+                    t5: demo.t5,
+                    vae: demo.vae,
+                    wav2vec: demo.wav2vec,
+                })
+            }
+            ModelOrigin::Checkpoint { folder, .. } => {
+                let encoders = match &self.encoders {
+                    Some(path) => EncoderConfigs::from_file(path)?,
+                    None => EncoderConfigs::default(),
+                };
+                let w2v_config = folder.join(WAV2VEC_DIR).join("config.json");
+                let wav2vec = if w2v_config.exists() {
+                    crate::model::wav2vec::Wav2VecConfig::from_file(&w2v_config)?
+                } else {
+                    crate::model::wav2vec::Wav2VecConfig::large_xlsr53()
+                };
+                Ok(crate::memory::ModelConfigs {
+                    dit: DitCheckpoint::read_config(folder)?,
+                    t5: encoders.t5,
+                    vae: encoders.vae,
+                    wav2vec,
+                })
+            }
+        }
+    }
+}
+
 /// Everything a render runs.
 pub struct Models<B: Backend> {
     pub origin: ModelOrigin,

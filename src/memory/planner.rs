@@ -1,0 +1,598 @@
+//! `plan`: the single authority on memory placement. A pure function of the model's footprint,
+//! the render settings, the devices' memory and the host's RAM: it predicts, stage by stage,
+//! what each device holds (spec §7.5), picks the fastest placement that fits, estimates the
+//! speed, and when nothing fits names the settings that would. It loads nothing and touches no
+//! GPU, so the studio can call it on every slider move and `plan --assume-gpus` can answer for
+//! hardware the user does not have.
+
+use std::collections::BTreeMap;
+
+use super::footprint::ModelFootprint;
+use super::plan::{DevicePlan, MemoryPlan, Placement, StagePlacement, Suggestion};
+use super::speed::SpeedFigures;
+
+/// A GPU the plan may use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuCapacity {
+    pub index: u32,
+    pub name: String,
+    pub total_bytes: u64,
+    /// Free now (or the total, for an assumed GPU).
+    pub free_bytes: u64,
+}
+
+/// Where the render's models run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// The first GPU renders (the single-GPU pipeline); the rest are listed idle.
+    Gpus(Vec<GpuCapacity>),
+    /// Flex on the CPU: everything in host RAM, in f32.
+    Cpu,
+}
+
+/// What this version of the pipeline can run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capabilities {
+    pub placements: Vec<Placement>,
+    /// Whether T5, wav2vec2 and the VAE encoder are dropped after their stage.
+    pub releases_encoders: bool,
+    /// Whether attention runs as a fused kernel that never materialises the score matrix.
+    pub fused_attention: bool,
+}
+
+impl Capabilities {
+    /// This build: models stay resident for the whole render (and between jobs), attention
+    /// materialises its scores a few heads at a time (`model::layers::attention`).
+    pub fn current() -> Self {
+        Self {
+            placements: vec![Placement::Resident],
+            releases_encoders: false,
+            fused_attention: false,
+        }
+    }
+
+    /// Everything the planner knows how to place, for `plan --all-placements` questions.
+    pub fn everything() -> Self {
+        Self {
+            placements: Placement::ALL.to_vec(),
+            releases_encoders: true,
+            fused_attention: true,
+        }
+    }
+}
+
+/// Largest score matrix the attention materialises at once (elements), mirrored from
+/// `model::layers::attention`.
+const MAX_SCORE_ELEMENTS: u64 = 1 << 28;
+/// CUDA context, cuBLAS/NVRTC modules and the like, outside burn's pools.
+const CUDA_CONTEXT_BYTES: u64 = 600_000_000;
+/// burn's memory pools keep freed pages for reuse; share of the working set they add.
+const ALLOCATOR_SLACK: f64 = 0.08;
+/// The process itself on the host: binary, decoded inputs, encoder queues.
+const HOST_BASE_BYTES: u64 = 1_000_000_000;
+/// Audio length assumed when the plan is made without an audio file.
+pub const DEFAULT_AUDIO_SECONDS: f64 = 60.0;
+
+/// Everything the planner looks at.
+#[derive(Debug, Clone)]
+pub struct PlanRequest {
+    pub footprint: ModelFootprint,
+    pub frame_width: u32,
+    pub frame_height: u32,
+    pub frames_per_clip: u32,
+    pub sample_steps: u32,
+    pub fp8_weights: bool,
+    pub online_decode: bool,
+    pub audio_seconds: Option<f64>,
+    pub target: Target,
+    pub host_ram_bytes: u64,
+    pub vram_budget_bytes: Option<u64>,
+    /// `Some` forces a placement.
+    pub placement: Option<Placement>,
+    pub capabilities: Capabilities,
+    pub speed: SpeedFigures,
+}
+
+/// Sizes of one render's tensors, from the frame size and the model.
+#[derive(Debug, Clone, Copy)]
+struct Shapes {
+    tokens_per_block: u64,
+    ring_tokens: u64,
+    cond_tokens: u64,
+    /// Pixels of one output frame.
+    pixels: u64,
+}
+
+impl Shapes {
+    fn of(r: &PlanRequest) -> Self {
+        let lat_h = (r.frame_height / 8) as usize;
+        let lat_w = (r.frame_width / 8) as usize;
+        let g = r.footprint.dit_config.geometry(lat_h, lat_w);
+        let fsl = g.frame_tokens as u64;
+        let latent_frames_per_clip = u64::from(r.frames_per_clip / 4).max(1);
+        Self {
+            tokens_per_block: fsl * r.footprint.frames_per_block as u64,
+            ring_tokens: fsl * latent_frames_per_clip,
+            cond_tokens: g.cond_tokens as u64,
+            pixels: u64::from(r.frame_width) * u64::from(r.frame_height),
+        }
+    }
+
+    fn keys_per_call(&self) -> u64 {
+        self.ring_tokens + self.cond_tokens
+    }
+}
+
+/// Component bytes by name, for one stage on one device.
+type Parts = BTreeMap<String, u64>;
+
+fn total(parts: &Parts) -> u64 {
+    parts.values().sum()
+}
+
+/// The planner.
+pub fn plan(request: &PlanRequest) -> MemoryPlan {
+    let choice = match request.placement {
+        Some(p) => (p, true),
+        None => {
+            // The fastest placement that fits; on a tie the earlier (simpler) one.
+            let fitting = request
+                .capabilities
+                .placements
+                .iter()
+                .map(|&p| (p, evaluate(request, p)))
+                .filter(|(_, plan)| plan.fits)
+                .fold(None::<(Placement, f64)>, |best, (p, plan)| match best {
+                    Some((_, fps)) if fps >= plan.expected_fps => best,
+                    _ => Some((p, plan.expected_fps)),
+                })
+                .map(|(p, _)| p);
+            (
+                fitting.unwrap_or_else(|| {
+                    request
+                        .capabilities
+                        .placements
+                        .first()
+                        .copied()
+                        .unwrap_or(Placement::Resident)
+                }),
+                false,
+            )
+        }
+    };
+    let mut plan = evaluate(request, choice.0);
+    plan.forced = choice.1;
+    if !plan.can_start() {
+        plan.suggestions = suggestions(request);
+        plan.verdict = verdict(&plan);
+    }
+    plan
+}
+
+fn verdict(plan: &MemoryPlan) -> String {
+    let d = plan.render_device();
+    if !plan.fits {
+        let what = if d.index.is_some() {
+            "GPU memory"
+        } else {
+            "host RAM"
+        };
+        format!(
+            "{} needs {:.1} GB of {what} at its peak ({}) but {:.1} GB is usable on {}",
+            plan.strategy.name(),
+            super::plan::gb(d.predicted_peak_bytes),
+            d.peak_stage,
+            super::plan::gb(d.usable_bytes),
+            d.name
+        )
+    } else {
+        format!(
+            "the {} placement is not in this version of the pipeline yet",
+            plan.strategy.name()
+        )
+    }
+}
+
+/// Settings changes that would fit, each tried alone and then together, first with what this
+/// version can run and then with the placements still to come.
+fn suggestions(request: &PlanRequest) -> Vec<Suggestion> {
+    let mut variants: Vec<(String, PlanRequest)> = Vec::new();
+    if let Some(forced) = request.placement {
+        let mut r = request.clone();
+        r.placement = None;
+        variants.push((format!("no --placement (not {})", forced.name()), r));
+    }
+    let on_gpu = matches!(request.target, Target::Gpus(ref g) if !g.is_empty());
+    if !request.fp8_weights && on_gpu {
+        let mut r = request.clone();
+        r.fp8_weights = true;
+        variants.push(("--fp8".into(), r));
+    }
+    if !request.online_decode {
+        let mut r = request.clone();
+        r.online_decode = true;
+        variants.push(("--enable-online-decode".into(), r));
+    }
+    let area = u64::from(request.frame_width) * u64::from(request.frame_height);
+    for (size, w, h) in [("688*368", 688u32, 368u32), ("384*256", 384, 256)] {
+        if u64::from(w) * u64::from(h) < area {
+            let mut r = request.clone();
+            // Keep the orientation of the current frame.
+            (r.frame_width, r.frame_height) = if request.frame_width >= request.frame_height {
+                (w, h)
+            } else {
+                (h, w)
+            };
+            variants.push((format!("--size {size}"), r.clone()));
+            if !request.fp8_weights && on_gpu {
+                r.fp8_weights = true;
+                variants.push((format!("--size {size} --fp8"), r));
+            }
+        }
+    }
+    // Placements still to come are judged as the finished pipeline will run them.
+    let mut future = request.clone();
+    future.capabilities = Capabilities::everything();
+    for (_, v) in &mut variants {
+        let mut later = v.clone();
+        later.capabilities = Capabilities::everything();
+        *v = later;
+    }
+    let mut out: Vec<Suggestion> = Vec::new();
+    for available in [true, false] {
+        for (change, variant) in &variants {
+            let variant = &PlanRequest {
+                capabilities: if available {
+                    request.capabilities.clone()
+                } else {
+                    Capabilities::everything()
+                },
+                ..variant.clone()
+            };
+            for &placement in &Placement::ALL {
+                let is_available = request.capabilities.placements.contains(&placement);
+                if is_available != available {
+                    continue;
+                }
+                let p = evaluate(variant, placement);
+                if p.fits {
+                    out.push(Suggestion {
+                        change: change.clone(),
+                        placement,
+                        predicted_peak_bytes: p.render_device().predicted_peak_bytes,
+                        available,
+                    });
+                    break;
+                }
+            }
+        }
+        if request.placement.is_none() || !available {
+            // The current settings with a placement still to come.
+            for &placement in &Placement::ALL {
+                if request.capabilities.placements.contains(&placement) != available {
+                    continue;
+                }
+                let p = evaluate(&future, placement);
+                if p.fits && !available {
+                    out.push(Suggestion {
+                        change: format!("--placement {}", placement.name()),
+                        placement,
+                        predicted_peak_bytes: p.render_device().predicted_peak_bytes,
+                        available,
+                    });
+                    break;
+                }
+            }
+        }
+        if out.iter().any(|s| s.available) {
+            break;
+        }
+    }
+    out.truncate(4);
+    out
+}
+
+/// The plan for one placement.
+fn evaluate(r: &PlanRequest, placement: Placement) -> MemoryPlan {
+    let shapes = Shapes::of(r);
+    let f = &r.footprint;
+    let on_gpu = matches!(r.target, Target::Gpus(ref g) if !g.is_empty());
+    // On the CPU, Flex computes in f32; on the GPU, bf16.
+    let act_bytes: u64 = if on_gpu { 2 } else { 4 };
+    let weight_scale: u64 = if on_gpu { 1 } else { 2 };
+    let fp8 = r.fp8_weights && on_gpu;
+    let layers = f.num_layers() as u64;
+    let dim = f.dit_dim as u64;
+    let steps = u64::from(r.sample_steps.max(1));
+    let audio_seconds = r.audio_seconds.unwrap_or(DEFAULT_AUDIO_SECONDS);
+
+    // Weights.
+    let dit_resident = f.dit_bytes(fp8) * weight_scale;
+    let dit_streaming = (f.dit_shared.get(fp8) + 2 * f.largest_layer(fp8)) * weight_scale;
+    let dit_on_device = if placement.streams_layers() {
+        dit_streaming
+    } else {
+        dit_resident
+    };
+    let dit_on_host = if placement.streams_layers() {
+        f.dit_bytes(fp8)
+    } else {
+        0
+    };
+
+    // KV caches (spec §7.2): one ring per step, one shared cond cache.
+    let kv_elem: u64 = if matches!(placement, Placement::ResidentKvFp8) {
+        1
+    } else {
+        act_bytes
+    };
+    let ring_per_layer = 2 * shapes.ring_tokens * dim * kv_elem;
+    let cond_all = 2 * shapes.cond_tokens * dim * act_bytes * layers;
+    let rings_all = ring_per_layer * layers * steps;
+    let (kv_device, kv_host) = if placement.kv_on_host() {
+        // Two layers of one step's ring in flight, the rest in pinned host RAM.
+        (2 * ring_per_layer + cond_all, rings_all)
+    } else {
+        (rings_all + cond_all, 0)
+    };
+
+    // DiT activations per call (the step-batched schedule runs four blocks per call).
+    let batch = if placement.streams_layers() { 4 } else { 1 };
+    let n = shapes.tokens_per_block * batch;
+    let keys = shapes.keys_per_call();
+    let ffn = f.dit_ffn_dim as u64;
+    let heads = f.dit_heads.max(1) as u64;
+    let scores = if r.capabilities.fused_attention {
+        0
+    } else {
+        let per_head = (n * keys).max(1);
+        let heads_at_once = (MAX_SCORE_ELEMENTS / per_head).clamp(1, heads);
+        // scores, softmax output and the exp temporary.
+        3 * heads_at_once * per_head * act_bytes
+    };
+    let dit_activations = 8 * n * dim * act_bytes // residual, norms, modulation, q, k, v, out
+        + 2 * keys * dim * act_bytes * 2 // keys and values with the cond tokens, rotated copy
+        + 2 * n * ffn * act_bytes
+        + scores;
+
+    // VAE working sets, anchored on the streaming decode measured on an H200 (3.36 GB above
+    // the weights for a 3-latent block at 384×704, 96 channels): ≈ 65 full-resolution planes.
+    let plane = f.vae_base_channels as u64 * shapes.pixels * act_bytes;
+    let vae_stream_decode = 65 * plane;
+    let vae_deferred_decode = 80 * plane;
+    let vae_encode = 40 * plane;
+
+    // Encoders' activations.
+    let t5_activations =
+        f.text_len as u64 * (f.t5_ffn_dim as u64 * 3 + f.t5_dim as u64 * 8) * act_bytes;
+    let audio_frames = (audio_seconds * 50.0) as u64;
+    let w2v_activations =
+        (f.wav2vec_layers as u64 + 1) * audio_frames * f.wav2vec_hidden as u64 * 4
+            + 16 * audio_frames * audio_frames.min(4096) * act_bytes;
+
+    let t5_w = f.t5_bytes * weight_scale;
+    let w2v_w = f.wav2vec_bytes * weight_scale;
+    let venc_w = f.vae_encoder_bytes * weight_scale;
+    let vdec_w = f.vae_decoder_bytes * weight_scale;
+
+    let releases = r.capabilities.releases_encoders;
+    let mut stages: Vec<(String, Parts, Vec<String>)> = Vec::new();
+    let resident_models = |parts: &mut Parts, skip: &[&str]| {
+        // Without release, every network is loaded before the first stage and stays.
+        if !releases {
+            for (name, bytes) in [
+                ("DiT weights", dit_on_device),
+                ("umT5 weights", t5_w),
+                ("wav2vec2 weights", w2v_w),
+                ("VAE encoder weights", venc_w),
+                ("VAE decoder weights", vdec_w),
+            ] {
+                if !skip.contains(&name) {
+                    parts.insert(name.into(), bytes);
+                }
+            }
+        }
+    };
+    let host_list = |p: Placement| -> Vec<String> {
+        let mut v = Vec::new();
+        if p.streams_layers() {
+            v.push("DiT layers".to_string());
+        }
+        if p.kv_on_host() {
+            v.push("KV caches".to_string());
+        }
+        v
+    };
+
+    let mut s1 = Parts::new();
+    resident_models(&mut s1, &[]);
+    s1.insert("wav2vec2 weights".into(), w2v_w);
+    s1.insert("wav2vec2 activations".into(), w2v_activations);
+    stages.push(("1 audio features".into(), s1, vec![]));
+
+    let mut s2 = Parts::new();
+    resident_models(&mut s2, &[]);
+    s2.insert("umT5 weights".into(), t5_w);
+    s2.insert("umT5 activations".into(), t5_activations);
+    stages.push(("2 prompt".into(), s2, vec![]));
+
+    let mut s3 = Parts::new();
+    resident_models(&mut s3, &[]);
+    s3.insert("VAE encoder weights".into(), venc_w);
+    s3.insert("VAE encode working set".into(), vae_encode);
+    stages.push(("3 reference encode".into(), s3, vec![]));
+
+    let mut s5 = Parts::new();
+    resident_models(&mut s5, &[]);
+    s5.insert("DiT weights".into(), dit_on_device);
+    s5.insert("KV caches".into(), kv_device);
+    s5.insert("DiT activations".into(), dit_activations);
+    if r.online_decode {
+        s5.insert("VAE decoder weights".into(), vdec_w);
+        s5.insert("VAE decode working set".into(), vae_stream_decode);
+    }
+    stages.push(("4-5 prefill and blocks".into(), s5, host_list(placement)));
+
+    if !r.online_decode {
+        let mut s6 = Parts::new();
+        resident_models(&mut s6, &[]);
+        if !releases {
+            // The reference path keeps the DiT and caches while it decodes each clip.
+            s6.insert("DiT weights".into(), dit_on_device);
+            s6.insert("KV caches".into(), kv_device);
+        }
+        s6.insert("VAE decoder weights".into(), vdec_w);
+        s6.insert("VAE encoder weights".into(), venc_w);
+        s6.insert("VAE decode working set".into(), vae_deferred_decode);
+        stages.push(("6 clip decode".into(), s6, host_list(placement)));
+    }
+
+    // The device-wide overheads.
+    let finish = |parts: &mut Parts| {
+        let working = total(parts);
+        parts.insert(
+            "allocator reserve".into(),
+            (working as f64 * ALLOCATOR_SLACK) as u64,
+        );
+        if on_gpu {
+            parts.insert("CUDA context".into(), CUDA_CONTEXT_BYTES);
+        }
+    };
+    for (_, parts, _) in &mut stages {
+        finish(parts);
+    }
+    let (peak_index, _) = stages
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, (_, p, _))| total(p))
+        .unwrap_or((0, &stages[0]));
+    let (peak_stage, peak_parts, _) = stages[peak_index].clone();
+    let peak = total(&peak_parts);
+
+    // Host RAM: pinned streaming buffers, the process, and on the CPU everything.
+    let mut host_parts = Parts::new();
+    host_parts.insert("process and inputs".into(), HOST_BASE_BYTES);
+    if dit_on_host > 0 {
+        host_parts.insert("pinned DiT layers".into(), dit_on_host);
+    }
+    if kv_host > 0 {
+        host_parts.insert("pinned KV caches".into(), kv_host);
+    }
+    let host_usable = r.host_ram_bytes;
+    let mut devices = Vec::new();
+    let device_label;
+    match &r.target {
+        Target::Gpus(gpus) if !gpus.is_empty() => {
+            device_label = format!("cuda:{}", gpus[0].index);
+            for (i, g) in gpus.iter().enumerate() {
+                let usable = r
+                    .vram_budget_bytes
+                    .map_or(g.free_bytes, |b| b.min(g.free_bytes));
+                devices.push(DevicePlan {
+                    index: Some(g.index),
+                    name: format!("cuda:{} {}", g.index, g.name),
+                    total_bytes: g.total_bytes,
+                    usable_bytes: usable,
+                    predicted_peak_bytes: if i == 0 { peak } else { 0 },
+                    peak_stage: if i == 0 {
+                        peak_stage.clone()
+                    } else {
+                        "idle".into()
+                    },
+                    components: if i == 0 {
+                        peak_parts.clone()
+                    } else {
+                        Parts::new()
+                    },
+                });
+            }
+        }
+        _ => {
+            device_label = "cpu".into();
+            for (k, v) in &peak_parts {
+                host_parts.insert(k.clone(), *v);
+            }
+        }
+    }
+    let host_peak = total(&host_parts);
+    let host = DevicePlan {
+        index: None,
+        name: "host RAM".into(),
+        total_bytes: r.host_ram_bytes,
+        usable_bytes: host_usable,
+        predicted_peak_bytes: host_peak,
+        peak_stage: if on_gpu {
+            "whole render".into()
+        } else {
+            peak_stage.clone()
+        },
+        components: host_parts,
+    };
+    let fits = devices.iter().all(DevicePlan::fits) && host.fits();
+
+    // Speed.
+    let timing = r.speed.block_time(&super::speed::BlockWork {
+        footprint: f,
+        tokens_per_block: shapes.tokens_per_block,
+        keys_per_call: keys,
+        steps,
+        fp8,
+        pixels: shapes.pixels,
+        on_gpu,
+        placement,
+        ring_bytes_per_step: ring_per_layer * layers,
+    });
+    let frames_per_block = (f.frames_per_block * 4) as f64;
+    let expected_fps = if timing.seconds > 0.0 {
+        frames_per_block / timing.seconds
+    } else {
+        0.0
+    };
+
+    let stage_rows = stages
+        .iter()
+        .map(|(name, parts, host)| StagePlacement {
+            stage: name.clone(),
+            device_bytes: total(parts),
+            on_device: parts
+                .iter()
+                .filter(|(k, v)| **v > 0 && k.ends_with("weights"))
+                .map(|(k, _)| k.trim_end_matches(" weights").to_string())
+                .chain(
+                    parts
+                        .get("KV caches")
+                        .filter(|v| **v > 0)
+                        .map(|_| "KV caches".to_string()),
+                )
+                .collect(),
+            on_host: host.clone(),
+        })
+        .collect();
+
+    MemoryPlan {
+        fits,
+        strategy: placement,
+        strategy_available: r.capabilities.placements.contains(&placement),
+        forced: false,
+        device_label,
+        frame_width: r.frame_width,
+        frame_height: r.frame_height,
+        tokens_per_block: shapes.tokens_per_block as usize,
+        keys_per_call: keys as usize,
+        weights: if fp8 {
+            "FP8 linears".into()
+        } else if on_gpu {
+            "bf16".into()
+        } else {
+            "f32 (CPU)".into()
+        },
+        expected_fps,
+        speed_source: r.speed.source.clone(),
+        host_to_device_bytes_per_frame: (timing.copied_bytes as f64 / frames_per_block) as u64,
+        devices,
+        host,
+        stages: stage_rows,
+        suggestions: Vec::new(),
+        verdict: String::new(),
+    }
+}

@@ -1,0 +1,91 @@
+//! Builds the planner's question from what a render knows: the model's configs, the settings,
+//! the frame size and audio length (when the inputs are loaded), and the machine's devices,
+//! real or assumed.
+
+use super::footprint::{ModelConfigs, ModelFootprint};
+use super::planner::{Capabilities, GpuCapacity, PlanRequest, Target};
+use super::speed::SpeedFigures;
+use crate::settings::GenerationSettings;
+
+/// What the render will run on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Hardware {
+    /// This machine: NVML's GPUs (the render runs on `gpu`, none = the CPU) and
+    /// `/proc/meminfo`.
+    ThisMachine { gpu: Option<u32> },
+    /// Assumed devices: GB per GPU (empty = CPU only) and GB of host RAM.
+    Assumed { gpus_gb: Vec<f64>, host_ram_gb: f64 },
+}
+
+/// Host RAM assumed where `/proc/meminfo` cannot be read.
+const FALLBACK_HOST_RAM: u64 = 16_000_000_000;
+
+/// The planner's input for `settings` on a `width × height` frame.
+pub fn plan_request(
+    configs: &ModelConfigs,
+    settings: &GenerationSettings,
+    frame: (u32, u32),
+    audio_seconds: Option<f64>,
+    hardware: &Hardware,
+) -> PlanRequest {
+    let (target, host_ram_bytes) = match hardware {
+        Hardware::ThisMachine { gpu } => {
+            let mut gpus = match gpu {
+                Some(_) => super::machine::gpus(),
+                None => Vec::new(),
+            };
+            // The render device first: the planner renders on the first GPU it is given.
+            if let Some(index) = gpu {
+                gpus.sort_by_key(|g| g.index != *index);
+            }
+            let target = if gpus.is_empty() {
+                Target::Cpu
+            } else {
+                Target::Gpus(gpus)
+            };
+            let ram = super::machine::host_ram().map_or(FALLBACK_HOST_RAM, |(_, avail)| avail);
+            (target, ram)
+        }
+        Hardware::Assumed {
+            gpus_gb,
+            host_ram_gb,
+        } => {
+            let target = if gpus_gb.is_empty() {
+                Target::Cpu
+            } else {
+                Target::Gpus(
+                    gpus_gb
+                        .iter()
+                        .enumerate()
+                        .map(|(i, gb)| {
+                            let bytes = (gb * 1e9) as u64;
+                            GpuCapacity {
+                                index: i as u32,
+                                name: format!("assumed {gb} GB GPU"),
+                                total_bytes: bytes,
+                                free_bytes: bytes,
+                            }
+                        })
+                        .collect(),
+                )
+            };
+            (target, (host_ram_gb * 1e9) as u64)
+        }
+    };
+    PlanRequest {
+        footprint: ModelFootprint::from_configs(configs),
+        frame_width: frame.0,
+        frame_height: frame.1,
+        frames_per_clip: settings.frames_per_clip,
+        sample_steps: settings.sample_steps,
+        fp8_weights: settings.fp8,
+        online_decode: settings.online_decode,
+        audio_seconds,
+        target,
+        host_ram_bytes,
+        vram_budget_bytes: settings.vram_budget_gb.map(|gb| (gb * 1e9) as u64),
+        placement: settings.placement,
+        capabilities: Capabilities::current(),
+        speed: SpeedFigures::default(),
+    }
+}

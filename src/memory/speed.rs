@@ -1,0 +1,120 @@
+//! The speed side of a plan: how long one block of 12 output frames takes for a placement,
+//! from the work it does (DiT FLOPs from the shapes, bytes copied from host RAM, the VAE
+//! decode) and throughput figures. The figures are the `bench` command's measurements when it
+//! has run on this machine; until then they are stated assumptions, and the plan says which.
+
+use super::footprint::ModelFootprint;
+use super::plan::Placement;
+
+/// Throughputs a plan's speed estimate rests on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpeedFigures {
+    /// Effective DiT throughput on the GPU, TFLOP/s, bf16 linears.
+    pub gpu_tflops_bf16: f64,
+    /// The same with FP8 linears.
+    pub gpu_tflops_fp8: f64,
+    /// Pinned host→device copy bandwidth, GB/s.
+    pub host_to_device_gbps: f64,
+    /// Streaming VAE decode of one 3-latent block at 384×704 on the GPU, seconds.
+    pub gpu_vae_block_seconds: f64,
+    /// Effective throughput of the CPU backend, TFLOP/s.
+    pub cpu_tflops: f64,
+    /// Where these numbers come from, printed with the plan.
+    pub source: String,
+}
+
+impl Default for SpeedFigures {
+    /// Assumptions until `bench` measures this machine: the stock burn-cuda 0.21 kernels reach
+    /// about a fifth of PyTorch on a DiT block on an H200 (`../shared/design.md`), i.e. roughly
+    /// 120 TFLOP/s; FP8 linears run through the same kernels; PCIe 4.0 ×16 pinned copies; the
+    /// VAE block time measured on an H200 (`examples/vae_memory.rs`, 0.47 s).
+    fn default() -> Self {
+        Self {
+            gpu_tflops_bf16: 120.0,
+            gpu_tflops_fp8: 120.0,
+            host_to_device_gbps: 25.0,
+            gpu_vae_block_seconds: 0.47,
+            cpu_tflops: 0.05,
+            source: "assumed figures, not measured on this machine".into(),
+        }
+    }
+}
+
+/// The work of one block.
+pub struct BlockWork<'a> {
+    pub footprint: &'a ModelFootprint,
+    pub tokens_per_block: u64,
+    pub keys_per_call: u64,
+    pub steps: u64,
+    pub fp8: bool,
+    pub pixels: u64,
+    pub on_gpu: bool,
+    pub placement: Placement,
+    /// One step's ring cache over all layers, bytes.
+    pub ring_bytes_per_step: u64,
+}
+
+/// Time and copies per block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlockTiming {
+    pub seconds: f64,
+    /// Host→device bytes per block.
+    pub copied_bytes: u64,
+}
+
+/// Reference decode size of `gpu_vae_block_seconds`.
+const VAE_REFERENCE_PIXELS: f64 = 384.0 * 704.0;
+
+impl SpeedFigures {
+    /// FLOPs of one DiT call on `tokens` query tokens against `keys` keys.
+    pub fn dit_call_flops(f: &ModelFootprint, tokens: u64, keys: u64) -> f64 {
+        let layer_params: f64 = f.dit_layers.iter().map(|l| l.bf16 as f64 / 2.0).sum();
+        let dim = f.dit_dim as f64;
+        let layers = f.num_layers() as f64;
+        let t = tokens as f64;
+        2.0 * t * layer_params
+            + 4.0 * t * keys as f64 * dim * layers
+            + 4.0 * t * f.text_len as f64 * dim * layers
+    }
+
+    pub fn block_time(&self, w: &BlockWork<'_>) -> BlockTiming {
+        let tflops = if !w.on_gpu {
+            self.cpu_tflops
+        } else if w.fp8 {
+            self.gpu_tflops_fp8
+        } else {
+            self.gpu_tflops_bf16
+        };
+        let call = Self::dit_call_flops(w.footprint, w.tokens_per_block, w.keys_per_call)
+            / (tflops.max(1e-9) * 1e12);
+        let bandwidth = self.host_to_device_gbps.max(1e-9) * 1e9;
+        let kv_copy = if w.placement.kv_on_host() {
+            w.ring_bytes_per_step * w.steps
+        } else {
+            0
+        };
+        let (dit_seconds, copied) = if w.placement.streams_layers() {
+            // Steady state: one call per tick serves four blocks at four steps, so each block
+            // costs one tick's compute share and one pass over the weights.
+            let weights = w.footprint.dit_bytes(w.fp8);
+            let compute = call * w.steps as f64;
+            let copies = weights + kv_copy;
+            (compute.max(copies as f64 / bandwidth), copies)
+        } else {
+            let compute = call * w.steps as f64;
+            (compute.max(kv_copy as f64 / bandwidth), kv_copy)
+        };
+        let vae = if w.on_gpu {
+            self.gpu_vae_block_seconds * w.pixels as f64 / VAE_REFERENCE_PIXELS
+        } else {
+            // The CPU decode is convolution-bound like the DiT: scale by its throughput gap.
+            self.gpu_vae_block_seconds * w.pixels as f64 / VAE_REFERENCE_PIXELS
+                * (self.gpu_tflops_bf16 / self.cpu_tflops.max(1e-9))
+                * (w.footprint.vae_base_channels as f64 / 96.0).powi(2)
+        };
+        BlockTiming {
+            seconds: dit_seconds + vae,
+            copied_bytes: copied,
+        }
+    }
+}

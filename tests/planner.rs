@@ -1,0 +1,210 @@
+//! The memory planner: model sizes from configs against the spec's parameter counts, the
+//! KV-cache arithmetic of spec §7.2, the choice of placement per GPU size, the VRAM budget, and
+//! the suggestions of a plan that does not fit. Pure functions: no GPU needed.
+
+use avatar_studio::memory::plan::gb;
+use avatar_studio::memory::{
+    Capabilities, GpuCapacity, ModelConfigs, ModelFootprint, Placement, PlanRequest, SpeedFigures,
+    Target, plan,
+};
+use avatar_studio::pipeline::demo::DemoConfigs;
+
+const GIB: u64 = 1 << 30;
+
+fn gpus(sizes_gb: &[f64]) -> Target {
+    Target::Gpus(
+        sizes_gb
+            .iter()
+            .enumerate()
+            .map(|(i, g)| GpuCapacity {
+                index: i as u32,
+                name: "assumed".into(),
+                total_bytes: (g * 1e9) as u64,
+                free_bytes: (g * 1e9) as u64,
+            })
+            .collect(),
+    )
+}
+
+fn request_14b(target: Target) -> PlanRequest {
+    PlanRequest {
+        footprint: ModelFootprint::from_configs(&ModelConfigs::released()),
+        frame_width: 704,
+        frame_height: 384,
+        frames_per_clip: 48,
+        sample_steps: 4,
+        fp8_weights: false,
+        online_decode: true,
+        audio_seconds: Some(30.0),
+        target,
+        host_ram_bytes: 256 * GIB,
+        vram_budget_bytes: None,
+        placement: None,
+        capabilities: Capabilities::everything(),
+        speed: SpeedFigures::default(),
+    }
+}
+
+#[test]
+fn released_model_sizes_match_the_spec() {
+    let f = ModelFootprint::from_configs(&ModelConfigs::released());
+    // Spec §3.1.12 and §7.5.
+    assert_eq!(f.dit_parameters, 16_295_755_609);
+    assert_eq!(f.dit_bytes(false), 2 * 16_295_755_609);
+    let fp8 = f.dit_bytes(true) as f64 / 1e9;
+    assert!((fp8 - 16.65).abs() < 0.1, "FP8 DiT {fp8} GB, spec 16.65 GB");
+    assert_eq!(f.t5_bytes, 2 * 5_680_910_336);
+    let vae = f.vae_encoder_bytes + f.vae_decoder_bytes;
+    assert_eq!(vae, 2 * 126_892_531);
+    assert!((f.vae_encoder_bytes as f64 / 2e6 - 53.6).abs() < 0.1);
+    let w2v = f.wav2vec_bytes as f64 / 2.0;
+    assert!((w2v - 315.4e6).abs() < 1e6, "wav2vec2 {w2v} parameters");
+    assert_eq!(f.num_layers(), 40);
+    // Injected layers carry their audio injector.
+    assert!(f.dit_layers[0].bf16 > f.dit_layers[1].bf16);
+}
+
+#[test]
+fn kv_caches_follow_spec_7_2() {
+    let mut r = request_14b(gpus(&[1000.0]));
+    r.placement = Some(Placement::Resident);
+    r.capabilities.releases_encoders = true;
+    let p = plan(&r);
+    assert_eq!(p.tokens_per_block, 3168);
+    assert_eq!(p.keys_per_call, 12_672 + 2640);
+    let kv = p.render_device().components["KV caches"];
+    // 4 step rings of 10.38 GB + the 2640-token cond cache (2.16 GB).
+    let expected = 4 * 2 * 12_672 * 5120 * 2 * 40 + 2 * 2640 * 5120 * 2 * 40;
+    assert_eq!(kv, expected);
+    assert!((gb(kv) - 43.7).abs() < 0.1);
+
+    r.placement = Some(Placement::ResidentKvFp8);
+    let half = plan(&r).render_device().components["KV caches"];
+    assert_eq!(half, expected / 2 + 2 * 2640 * 5120 * 40);
+}
+
+#[test]
+fn placement_follows_the_gpu_size() {
+    let chosen = |g: f64, fp8: bool| {
+        let mut r = request_14b(gpus(&[g]));
+        r.fp8_weights = fp8;
+        plan(&r)
+    };
+    let big = chosen(141.0, false);
+    assert!(big.fits);
+    assert_eq!(big.strategy, Placement::Resident);
+    let h100 = chosen(80.0, true);
+    assert!(h100.fits, "{}", h100.to_text());
+    assert_eq!(h100.strategy, Placement::Resident, "{}", h100.to_text());
+    let card24 = chosen(24.0, true);
+    assert!(card24.fits, "{}", card24.to_text());
+    assert!(card24.strategy.streams_layers(), "{}", card24.to_text());
+    assert!(card24.render_device().predicted_peak_bytes < 24_000_000_000);
+    assert!(card24.host_to_device_bytes_per_frame > 0);
+    // Streaming both the layers and the caches is the smallest footprint, resident the largest.
+    let peak = |p: Placement| {
+        let mut r = request_14b(gpus(&[1000.0]));
+        r.fp8_weights = true;
+        r.placement = Some(p);
+        plan(&r).render_device().predicted_peak_bytes
+    };
+    for p in Placement::ALL {
+        assert!(peak(p) <= peak(Placement::Resident), "{}", p.name());
+        assert!(
+            peak(p) >= peak(Placement::LayerStreamingKvOnHost),
+            "{}",
+            p.name()
+        );
+    }
+    println!("{}", card24.to_text());
+    println!("{}", h100.to_text());
+}
+
+#[test]
+fn a_budget_is_a_ceiling() {
+    let mut r = request_14b(gpus(&[141.0]));
+    r.fp8_weights = true;
+    r.vram_budget_bytes = Some(24_000_000_000);
+    let p = plan(&r);
+    assert!(p.fits);
+    assert_eq!(p.render_device().usable_bytes, 24_000_000_000);
+    assert!(p.render_device().predicted_peak_bytes <= 24_000_000_000);
+    assert!(p.strategy.streams_layers());
+}
+
+#[test]
+fn a_plan_that_does_not_fit_says_what_would() {
+    let mut r = request_14b(gpus(&[80.0]));
+    r.capabilities = Capabilities::current();
+    let p = plan(&r);
+    assert!(!p.can_start());
+    assert!(p.verdict.contains("GB"), "{}", p.verdict);
+    assert!(!p.suggestions.is_empty(), "{}", p.to_text());
+    let text = p.to_text();
+    assert!(text.contains("would fit"), "{text}");
+    // Every suggestion, applied, fits.
+    for s in &p.suggestions {
+        assert!(s.predicted_peak_bytes <= 80_000_000_000, "{s:?}");
+    }
+}
+
+#[test]
+fn a_forced_placement_is_kept_even_when_it_does_not_fit() {
+    let mut r = request_14b(gpus(&[24.0]));
+    r.placement = Some(Placement::Resident);
+    let p = plan(&r);
+    assert!(p.forced);
+    assert_eq!(p.strategy, Placement::Resident);
+    assert!(!p.fits);
+}
+
+#[test]
+fn the_demo_model_fits_on_the_cpu() {
+    let demo = DemoConfigs::default();
+    let configs = ModelConfigs {
+        dit: demo.dit,
+        t5: demo.t5,
+        vae: demo.vae,
+        wav2vec: demo.wav2vec,
+    };
+    let mut r = request_14b(Target::Cpu);
+    r.footprint = ModelFootprint::from_configs(&configs);
+    r.capabilities = Capabilities::current();
+    r.frame_width = 384;
+    r.frame_height = 256;
+    r.host_ram_bytes = 8 * GIB;
+    let p = plan(&r);
+    assert!(p.can_start(), "{}", p.to_text());
+    assert!(p.devices.is_empty());
+    assert!(p.host.predicted_peak_bytes < 4 * GIB);
+    assert!(p.expected_fps > 0.0);
+    // Too little RAM is caught too.
+    r.host_ram_bytes = 100_000_000;
+    assert!(!plan(&r).fits);
+}
+
+#[test]
+fn plan_json_has_the_documented_fields() {
+    let p = plan(&request_14b(gpus(&[24.0, 24.0, 24.0, 24.0])));
+    let v = p.to_json();
+    assert!(v["fits"].is_boolean());
+    assert!(v["strategy"].is_string());
+    assert!(v["expected_fps"].is_number());
+    let devices = v["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 4);
+    for d in devices {
+        assert!(d["index"].is_number());
+        assert_eq!(d["total_gb"].as_f64(), Some(24.0));
+        assert!(d["predicted_peak_gb"].is_number());
+        assert!(d["components"].is_object());
+    }
+}
+
+#[test]
+fn meminfo_parses() {
+    let text = "MemTotal:       16384 kB\nMemFree:  1 kB\nMemAvailable:    8192 kB\n";
+    assert_eq!(
+        avatar_studio::memory::machine::parse_meminfo(text),
+        Some((16384 * 1024, 8192 * 1024))
+    );
+}
