@@ -269,3 +269,28 @@ fn a_model_folder_is_checked_from_its_headers_when_chosen() {
     assert!(harness.state().session().model_folder.is_none());
     harness.get_by_label_contains("No model chosen");
 }
+
+#[test]
+fn the_memory_plan_follows_the_settings_and_warns_before_a_render_that_would_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = studio(&dir.path().join("presets"));
+    harness.run();
+    harness.get_by_label_contains("Plan for these settings");
+    harness.get_by_label_contains("predicted peak");
+    assert!(
+        harness
+            .query_by_label_contains("This render would not fit")
+            .is_none()
+    );
+    // A placement this version cannot run: the panel says so before Generate is pressed.
+    harness.state_mut().settings_mut().placement = Some(avatar_studio::memory::Placement::KvOnHost);
+    harness.run();
+    harness.get_by_label_contains("This render would not fit");
+    harness.state_mut().settings_mut().placement = None;
+    harness.run();
+    assert!(
+        harness
+            .query_by_label_contains("This render would not fit")
+            .is_none()
+    );
+}

@@ -166,6 +166,15 @@ impl MemoryPlan {
         self.devices.first().unwrap_or(&self.host)
     }
 
+    /// The placement in words, for where the render runs.
+    pub fn placement_text(&self) -> &'static str {
+        if self.devices.is_empty() {
+            "every model in host RAM (CPU)"
+        } else {
+            self.strategy.describe()
+        }
+    }
+
     /// Whether the render can start: it fits and this version can run the placement.
     pub fn can_start(&self) -> bool {
         self.fits && self.strategy_available
@@ -197,7 +206,7 @@ impl MemoryPlan {
             out,
             "placement: {} ({}){}",
             self.strategy.name(),
-            self.strategy.describe(),
+            self.placement_text(),
             if self.forced { ", forced" } else { "" }
         );
         let _ = writeln!(

@@ -15,6 +15,11 @@ pub enum Hardware {
     ThisMachine { gpu: Option<u32> },
     /// Assumed devices: GB per GPU (empty = CPU only) and GB of host RAM.
     Assumed { gpus_gb: Vec<f64>, host_ram_gb: f64 },
+    /// Devices already read (the studio's live NVML readings); no GPU = the CPU renders.
+    Known {
+        gpus: Vec<GpuCapacity>,
+        host_ram_bytes: u64,
+    },
 }
 
 /// Host RAM assumed where `/proc/meminfo` cannot be read.
@@ -45,6 +50,17 @@ pub fn plan_request(
             };
             let ram = super::machine::host_ram().map_or(FALLBACK_HOST_RAM, |(_, avail)| avail);
             (target, ram)
+        }
+        Hardware::Known {
+            gpus,
+            host_ram_bytes,
+        } => {
+            let target = if gpus.is_empty() {
+                Target::Cpu
+            } else {
+                Target::Gpus(gpus.clone())
+            };
+            (target, *host_ram_bytes)
         }
         Hardware::Assumed {
             gpus_gb,

@@ -165,6 +165,8 @@ pub struct StudioApp {
     pub(super) preview_texture: Option<egui::TextureHandle>,
     /// The header check of the chosen model folder: `Ok(summary)` or the first problem.
     pub(super) model_check: Option<Result<String, String>>,
+    /// The memory plan of the current settings, with the key it was made for.
+    pub(super) plan_cache: std::cell::RefCell<Option<(String, crate::memory::MemoryPlan)>>,
     portrait_request: u64,
     voice_request: u64,
 }
@@ -195,6 +197,7 @@ impl StudioApp {
             show_preview: false,
             preview_texture: None,
             model_check: None,
+            plan_cache: Default::default(),
             portrait_request: 0,
             voice_request: 0,
             session,
@@ -233,6 +236,11 @@ impl StudioApp {
     /// The render's state (for tests and the panels).
     pub fn render_state(&self) -> &RenderState {
         &self.render
+    }
+
+    /// The settings the next render uses (what the settings panel edits).
+    pub fn settings_mut(&mut self) -> &mut crate::settings::GenerationSettings {
+        &mut self.session.settings
     }
 
     pub fn session(&self) -> &Session {
