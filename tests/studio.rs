@@ -34,6 +34,7 @@ fn studio(preset_dir: &Path) -> Harness<'static, StudioApp> {
         restore_session: false,
         open_files: Vec::new(),
         output_dir: Some(preset_dir.with_file_name("renders")),
+        assume_host_ram: Some(16_000_000_000),
     };
     Harness::builder()
         .with_size([1280.0, 800.0])
@@ -226,6 +227,15 @@ fn ctrl_enter_renders_with_the_demo_weights_and_previews_the_clips() {
     let entry = history[0].clone();
     assert!(entry.complete);
     assert!(entry.output.is_file(), "{}", entry.output.display());
+    let thumbnail = entry
+        .thumbnail
+        .as_ref()
+        .expect("a thumbnail in the history");
+    assert_eq!(
+        thumbnail.rgb.len(),
+        (thumbnail.width * thumbnail.height * 3) as usize
+    );
+    assert!(thumbnail.width <= 64);
     // 2.2 s of voice: 2 clips of 48 frames make 93, the file ends with the voice (55 frames).
     assert_eq!(entry.frames, 55);
     let preview = &harness.state().render_state().preview;
@@ -293,4 +303,49 @@ fn the_memory_plan_follows_the_settings_and_warns_before_a_render_that_would_not
             .query_by_label_contains("This render would not fit")
             .is_none()
     );
+}
+
+/// Snapshots of the main states, compared with the PNGs in `tests/snapshots/` (lavapipe under
+/// Xvfb, as CI runs it; `UPDATE_SNAPSHOTS=1` rewrites them after a deliberate change). On a
+/// machine with an NVIDIA GPU the memory panel differs, so they are compared only without one.
+#[test]
+fn snapshots_of_first_run_and_inputs_loaded() {
+    if avatar_studio::engine::device::nvidia_gpu_count() > 0 {
+        eprintln!("skipped: the snapshots show the no-GPU memory panel");
+        return;
+    }
+    let options = StudioOptions {
+        preset_dir: PathBuf::from("/tmp/avatar-studio-snapshot-test/presets"),
+        restore_session: false,
+        open_files: Vec::new(),
+        output_dir: Some(PathBuf::from("/tmp/avatar-studio-snapshot-test/renders")),
+        assume_host_ram: Some(16_000_000_000),
+    };
+    let mut harness = Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_eframe(move |cc| StudioApp::new(cc, options));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while harness
+        .query_by_label_contains("No NVIDIA GPU found")
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the GPU panel did not settle");
+        std::thread::sleep(Duration::from_millis(20));
+        harness.step();
+    }
+    harness.run();
+    harness.snapshot("first_run");
+
+    let assets = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets");
+    drop_files(
+        &mut harness,
+        &[
+            &assets.join("sample-portrait.png"),
+            &assets.join("sample-voice.wav"),
+        ],
+    );
+    settle(&mut harness);
+    harness.run();
+    harness.get_by_label_contains("Plan for these settings");
+    harness.snapshot("inputs_loaded_with_plan");
 }

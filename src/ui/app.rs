@@ -32,6 +32,9 @@ pub struct StudioOptions {
     pub open_files: Vec<PathBuf>,
     /// Write renders here instead of the session's output folder.
     pub output_dir: Option<PathBuf>,
+    /// Plan as if the host had this much RAM (bytes) instead of reading `/proc/meminfo`, so
+    /// snapshot tests look the same on every machine.
+    pub assume_host_ram: Option<u64>,
 }
 
 impl Default for StudioOptions {
@@ -45,6 +48,7 @@ impl Default for StudioOptions {
             restore_session: true,
             open_files: Vec::new(),
             output_dir: None,
+            assume_host_ram: None,
         }
     }
 }
@@ -167,6 +171,12 @@ pub struct StudioApp {
     pub(super) model_check: Option<Result<String, String>>,
     /// The memory plan of the current settings, with the key it was made for.
     pub(super) plan_cache: std::cell::RefCell<Option<(String, crate::memory::MemoryPlan)>>,
+    pub(super) assume_host_ram: Option<u64>,
+    /// Textures of the history's thumbnails, by render and finish time.
+    pub(super) history_textures:
+        std::collections::HashMap<(std::path::PathBuf, u64), egui::TextureHandle>,
+    /// The preview player's sound.
+    pub(super) sound: super::sound::SoundOut,
     portrait_request: u64,
     voice_request: u64,
 }
@@ -198,6 +208,9 @@ impl StudioApp {
             preview_texture: None,
             model_check: None,
             plan_cache: Default::default(),
+            history_textures: Default::default(),
+            assume_host_ram: options.assume_host_ram,
+            sound: super::sound::SoundOut::open_default(f64::from(crate::settings::FPS)),
             portrait_request: 0,
             voice_request: 0,
             session,
@@ -241,6 +254,11 @@ impl StudioApp {
     /// The settings the next render uses (what the settings panel edits).
     pub fn settings_mut(&mut self) -> &mut crate::settings::GenerationSettings {
         &mut self.session.settings
+    }
+
+    /// Sends the player's sound to `sound` instead (tests read it from a mixer).
+    pub fn use_sound_output(&mut self, sound: super::sound::SoundOut) {
+        self.sound = sound;
     }
 
     pub fn session(&self) -> &Session {

@@ -95,7 +95,9 @@ impl StudioApp {
             }
             _ => Vec::new(),
         };
-        let host_ram_bytes = crate::memory::machine::host_ram().map_or(16_000_000_000, |(_, a)| a);
+        let host_ram_bytes = self.assume_host_ram.unwrap_or_else(|| {
+            crate::memory::machine::host_ram().map_or(16_000_000_000, |(_, a)| a)
+        });
         let demo = self.session.model_folder.is_none();
         // Free memory moves a little all the time; round it so the plan is not redone per frame.
         let key = format!(

@@ -9,6 +9,7 @@ mod memory_panel;
 mod render_panel;
 mod render_state;
 mod settings_panel;
+pub mod sound;
 mod waveform;
 
 pub use app::{Session, StudioApp, StudioOptions};

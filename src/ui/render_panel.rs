@@ -112,6 +112,7 @@ impl StudioApp {
         }
         let dt = ctx.input(|i| f64::from(i.stable_dt).min(0.1));
         self.render.preview.advance(dt, f64::from(FPS));
+        self.sound.sync(&self.render.preview);
         if self.render.busy() || self.render.preview.playing {
             ctx.request_repaint_after(std::time::Duration::from_millis(40));
         }
@@ -352,6 +353,13 @@ impl StudioApp {
                     preview.position = position;
                 }
             });
+            if let Some(why) = self.sound.unavailable() {
+                ui.label(
+                    RichText::new(format!("Silent preview: {why}"))
+                        .small()
+                        .weak(),
+                );
+            }
         }
         ui.separator();
         self.queue_list(ui);
@@ -395,7 +403,26 @@ impl StudioApp {
         let mut open = None;
         let mut reveal = None;
         for entry in &self.session.history {
+            let texture = entry.thumbnail.as_ref().map(|t| {
+                self.history_textures
+                    .entry((entry.output.clone(), entry.finished_at))
+                    .or_insert_with(|| {
+                        ui.ctx().load_texture(
+                            format!("history {}", entry.output.display()),
+                            egui::ColorImage::from_rgb(
+                                [t.width as usize, t.height as usize],
+                                &t.rgb,
+                            ),
+                            egui::TextureOptions::LINEAR,
+                        )
+                    })
+                    .clone()
+            });
             ui.horizontal(|ui| {
+                if let Some(texture) = &texture {
+                    let size = texture.size_vec2();
+                    ui.add(egui::Image::new(texture).fit_to_exact_size(size));
+                }
                 let state = if entry.complete { "" } else { " (cancelled)" };
                 ui.label(format!(
                     "{}{state}: {} frames, {}",

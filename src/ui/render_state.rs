@@ -29,6 +29,33 @@ pub struct HistoryEntry {
     pub finished_at: u64,
     /// Cancelled renders keep what they made.
     pub complete: bool,
+    /// A small picture of the render (a frame from its middle), for the history list.
+    #[serde(default)]
+    pub thumbnail: Option<Thumbnail>,
+}
+
+/// A small RGB picture kept with the history (a few KB, so the session stays small).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Thumbnail {
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
+}
+
+/// Width of history thumbnails, in pixels.
+const THUMBNAIL_WIDTH: u32 = 64;
+
+impl Preview {
+    /// A thumbnail of the frame in the middle of what the player holds.
+    pub fn thumbnail(&self) -> Option<Thumbnail> {
+        let frame = self.frames.get(self.frames.len() / 2)?;
+        let small = downscale(frame, THUMBNAIL_WIDTH);
+        Some(Thumbnail {
+            width: small.width,
+            height: small.height,
+            rgb: small.rgb,
+        })
+    }
 }
 
 /// The running job as the user sees it.
@@ -332,7 +359,9 @@ impl RenderState {
             } => {
                 self.end_job(job);
                 if let Some(path) = output {
-                    history.push(entry(path.clone(), frames, seconds, true));
+                    let mut finished = entry(path.clone(), frames, seconds, true);
+                    finished.thumbnail = self.preview.thumbnail();
+                    history.push(finished);
                     announcements.push(Announcement::Finished(path));
                 }
             }
@@ -348,7 +377,9 @@ impl RenderState {
                 self.labels.remove(&job);
                 if was_active {
                     if let Some(path) = &output {
-                        history.push(entry(path.clone(), frames, 0.0, false));
+                        let mut cancelled = entry(path.clone(), frames, 0.0, false);
+                        cancelled.thumbnail = self.preview.thumbnail();
+                        history.push(cancelled);
                     }
                     announcements.push(Announcement::Cancelled(output));
                 }
@@ -380,6 +411,7 @@ fn entry(output: PathBuf, frames: u64, seconds: f64, complete: bool) -> HistoryE
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         complete,
+        thumbnail: None,
     }
 }
 
