@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use avatar_studio::settings::ClipCount;
 use avatar_studio::ui::{StudioApp, StudioOptions};
 use common::{sine, write_wav};
 use egui_kittest::Harness;
@@ -348,4 +349,85 @@ fn snapshots_of_first_run_and_inputs_loaded() {
     harness.run();
     harness.get_by_label_contains("Plan for these settings");
     harness.snapshot("inputs_loaded_with_plan");
+}
+
+#[test]
+fn the_queue_reorders_and_esc_cancels_the_running_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("small.png");
+    RgbImage::from_fn(128, 64, |x, y| Rgb([(x * 2) as u8, (y * 4) as u8, 90]))
+        .save(&image)
+        .unwrap();
+    let audio = dir.path().join("voice.wav");
+    write_wav(&audio, &sine(180.0, 16_000, 2.2, 1), 16_000, 1, 16);
+    let mut harness = studio(&dir.path().join("presets"));
+    drop_files(&mut harness, &[&image, &audio]);
+    settle(&mut harness);
+    let wait_for = |harness: &mut Harness<'static, StudioApp>,
+                    what: &str,
+                    done: &dyn Fn(&StudioApp) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !done(harness.state()) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+            harness.step();
+        }
+    };
+    let labels = |app: &StudioApp| -> Vec<String> {
+        app.render_state()
+            .queue
+            .iter()
+            .map(|j| j.label.clone())
+            .collect()
+    };
+    harness.state_mut().settings_mut().num_clips = ClipCount::AtMost(2);
+    harness.get_by_label("Generate").click();
+    harness.run();
+    wait_for(&mut harness, "the first render", &|app| {
+        app.render_state().active.is_some()
+    });
+    harness.state_mut().settings_mut().num_clips = ClipCount::AtMost(1);
+    harness.get_by_label("Add to queue").click();
+    harness.run();
+    harness.state_mut().settings_mut().num_clips = ClipCount::AtMost(2);
+    harness.get_by_label("Add to queue").click();
+    harness.run();
+    wait_for(&mut harness, "two queued jobs with ids", &|app| {
+        let q = &app.render_state().queue;
+        q.len() == 2 && q.iter().all(|j| j.id.is_some())
+    });
+    let before = labels(harness.state());
+    assert!(before[0].ends_with(": 1 clip"), "{before:?}");
+    assert!(before[1].ends_with(": 2 clips"), "{before:?}");
+
+    harness.get_by_label("Preview and renders").click();
+    harness.run();
+    harness.get_by_label("Move up").click();
+    harness.run();
+    let after = labels(harness.state());
+    assert_eq!(after, vec![before[1].clone(), before[0].clone()]);
+
+    // Esc cancels the running render; the engine then starts the job moved to the front.
+    let first = harness.state().render_state().active.as_ref().map(|a| a.id);
+    harness.key_press(egui::Key::Escape);
+    harness.run();
+    wait_for(&mut harness, "the moved job to start", &|app| {
+        app.render_state()
+            .active
+            .as_ref()
+            .is_some_and(|a| Some(a.id) != first)
+    });
+    let running = harness.state().render_state().active.clone().unwrap();
+    assert!(running.label.ends_with(": 2 clips"), "{}", running.label);
+    assert_eq!(labels(harness.state()), vec![before[0].clone()]);
+
+    // Remove the last queued job and cancel the running one: the studio comes to rest.
+    harness.get_by_label("Remove").click();
+    harness.run();
+    harness.key_press(egui::Key::Escape);
+    harness.run();
+    wait_for(&mut harness, "the studio to come to rest", &|app| {
+        !app.render_state().busy()
+    });
+    assert!(harness.state().render_state().queue.is_empty());
 }
