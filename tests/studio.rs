@@ -324,6 +324,7 @@ fn snapshots_of_first_run_and_inputs_loaded() {
     };
     let mut harness = Harness::builder()
         .with_size([1280.0, 800.0])
+        .wgpu()
         .build_eframe(move |cc| StudioApp::new(cc, options));
     let deadline = Instant::now() + Duration::from_secs(30);
     while harness
@@ -348,6 +349,8 @@ fn snapshots_of_first_run_and_inputs_loaded() {
     settle(&mut harness);
     harness.run();
     harness.get_by_label_contains("Plan for these settings");
+    // kittest renders with wgpu, so the waveform in this snapshot comes from its WGSL shader.
+    assert!(harness.state().draws_waveform_with_shader());
     harness.snapshot("inputs_loaded_with_plan");
 }
 

@@ -132,7 +132,7 @@ pub struct PortraitView {
 pub struct VoiceView {
     pub path: PathBuf,
     pub voice: Arc<Voice>,
-    pub peaks: WaveformPeaks,
+    pub peaks: std::sync::Arc<WaveformPeaks>,
 }
 
 impl VoiceView {
@@ -172,6 +172,8 @@ pub struct StudioApp {
     /// The memory plan of the current settings, with the key it was made for.
     pub(super) plan_cache: std::cell::RefCell<Option<(String, crate::memory::MemoryPlan)>>,
     pub(super) assume_host_ram: Option<u64>,
+    /// The waveform is drawn by its WGSL shader (the window renders with wgpu).
+    pub(super) shader_waveform: bool,
     /// Textures of the history's thumbnails, by render and finish time.
     pub(super) history_textures:
         std::collections::HashMap<(std::path::PathBuf, u64), egui::TextureHandle>,
@@ -210,6 +212,7 @@ impl StudioApp {
             plan_cache: Default::default(),
             history_textures: Default::default(),
             assume_host_ram: options.assume_host_ram,
+            shader_waveform: super::waveform_gpu::install(cc.wgpu_render_state.as_ref()),
             sound: super::sound::SoundOut::open_default(f64::from(crate::settings::FPS)),
             portrait_request: 0,
             voice_request: 0,
@@ -254,6 +257,11 @@ impl StudioApp {
     /// The settings the next render uses (what the settings panel edits).
     pub fn settings_mut(&mut self) -> &mut crate::settings::GenerationSettings {
         &mut self.session.settings
+    }
+
+    /// Whether the waveform is drawn by its WGSL shader (the window renders with wgpu).
+    pub fn draws_waveform_with_shader(&self) -> bool {
+        self.shader_waveform
     }
 
     /// Sends the player's sound to `sound` instead (tests read it from a mixer).
@@ -387,7 +395,11 @@ impl StudioApp {
                     voice,
                     peaks,
                 } if request == self.voice_request => {
-                    self.voice = Slot::Ready(VoiceView { path, voice, peaks });
+                    self.voice = Slot::Ready(VoiceView {
+                        path,
+                        voice,
+                        peaks: std::sync::Arc::new(peaks),
+                    });
                 }
                 Loaded::Failed {
                     request,

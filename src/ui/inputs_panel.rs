@@ -86,7 +86,7 @@ impl StudioApp {
                 let seconds = view.voice.original.duration_seconds();
                 let clip_seconds = f64::from(frames_per_clip) / 25.0;
                 let fraction = (clip_seconds / seconds) as f32;
-                waveform::draw(ui, &view.peaks, 64.0, Some(fraction));
+                waveform::draw(ui, &view.peaks, 64.0, Some(fraction), self.shader_waveform);
                 ui.label(RichText::new(Self::file_name(&view.path)).strong());
                 ui.label(format!(
                     "{} · {} Hz · {} channel{} · covers {} clip{}",
@@ -114,10 +114,16 @@ fn drop_hint(ui: &mut Ui, text: &str) {
     egui::Frame::group(ui.style())
         .stroke(egui::Stroke::new(1.0, ui.visuals().weak_text_color()))
         .show(ui, |ui| {
-            ui.set_min_size(egui::vec2(ui.available_width(), 72.0));
-            ui.centered_and_justified(|ui| {
-                ui.label(RichText::new(text).weak());
-            });
+            // A fixed height: a justified layout would take the whole column and push the
+            // voice and prompt out of sight.
+            let size = egui::vec2(ui.available_width(), 72.0);
+            ui.allocate_ui_with_layout(
+                size,
+                egui::Layout::centered_and_justified(egui::Direction::TopDown),
+                |ui| {
+                    ui.label(RichText::new(text).weak());
+                },
+            );
         });
 }
 

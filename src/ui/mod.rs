@@ -11,6 +11,7 @@ mod render_state;
 mod settings_panel;
 pub mod sound;
 mod waveform;
+mod waveform_gpu;
 
 pub use app::{Session, StudioApp, StudioOptions};
 pub use loader::InputKind;

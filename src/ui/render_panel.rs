@@ -112,6 +112,12 @@ impl StudioApp {
         }
         let dt = ctx.input(|i| f64::from(i.stable_dt).min(0.1));
         self.render.preview.advance(dt, f64::from(FPS));
+        // At the last frame of a finished render there is nothing more to wait for.
+        let busy = self.render.busy();
+        let preview = &mut self.render.preview;
+        if preview.playing && !busy && preview.position + 1.0 >= preview.end_index() as f64 {
+            preview.playing = false;
+        }
         self.sound.sync(&self.render.preview);
         if self.render.busy() || self.render.preview.playing {
             ctx.request_repaint_after(std::time::Duration::from_millis(40));
@@ -323,12 +329,14 @@ impl StudioApp {
                 }
             }
             if let Some(texture) = &self.preview_texture {
-                let avail = ui.available_width().min(720.0);
-                let scale = avail / frame.width as f32;
-                ui.add(
-                    egui::Image::new(texture)
-                        .fit_to_exact_size(egui::vec2(avail, frame.height as f32 * scale)),
-                );
+                // Fit inside the width and about half the height, keeping the frame's aspect,
+                // so the player's controls, the queue and the history stay in view.
+                let max_width = ui.available_width().min(720.0);
+                let max_height = (ui.available_height() * 0.55).max(120.0);
+                let scale = (max_width / frame.width.max(1) as f32)
+                    .min(max_height / frame.height.max(1) as f32);
+                let size = egui::vec2(frame.width as f32 * scale, frame.height as f32 * scale);
+                ui.add(egui::Image::new(texture).fit_to_exact_size(size));
             }
             ui.horizontal(|ui| {
                 let play = if preview.playing { "Pause" } else { "Play" };

@@ -1,7 +1,12 @@
 //! The voice's waveform: min/max peaks per column, computed once off the UI thread, and drawn
 //! as a filled envelope with the clip boundaries marked.
 
+use std::sync::Arc;
+
+use eframe::egui_wgpu;
 use egui::{Color32, Pos2, Rect, Sense, Stroke, Ui, Vec2};
+
+use super::waveform_gpu::WaveformCallback;
 
 /// `[min, max]` of the samples in each column.
 pub type WaveformPeaks = Vec<[f32; 2]>;
@@ -25,7 +30,14 @@ pub fn peaks(samples: &[f32], buckets: usize) -> WaveformPeaks {
 
 /// Draws the envelope over the available width, with a tick at each clip boundary
 /// (`clip_fraction` = one clip's share of the recording's length).
-pub fn draw(ui: &mut Ui, peaks: &WaveformPeaks, height: f32, clip_fraction: Option<f32>) {
+/// With `shader`, the envelope is one quad drawn by `shaders/waveform.wgsl`.
+pub fn draw(
+    ui: &mut Ui,
+    peaks: &Arc<WaveformPeaks>,
+    height: f32,
+    clip_fraction: Option<f32>,
+    shader: bool,
+) {
     let (rect, _) = ui.allocate_exact_size(Vec2::new(ui.available_width(), height), Sense::hover());
     let painter = ui.painter_at(rect);
     let visuals = ui.visuals();
@@ -33,10 +45,34 @@ pub fn draw(ui: &mut Ui, peaks: &WaveformPeaks, height: f32, clip_fraction: Opti
     if peaks.is_empty() {
         return;
     }
+    let color = visuals.selection.bg_fill;
+    if shader {
+        painter.add(egui_wgpu::Callback::new_paint_callback(
+            rect,
+            WaveformCallback {
+                peaks: peaks.clone(),
+                color,
+                rect,
+                margin: 2.0,
+            },
+        ));
+    } else {
+        envelope_lines(&painter, rect, peaks, color);
+    }
+    clip_ticks(&painter, rect, clip_fraction, visuals);
+    painter.rect_stroke(
+        Rect::from_min_size(rect.min, rect.size()),
+        4.0,
+        Stroke::new(1.0, Color32::from_gray(90).gamma_multiply(0.5)),
+        egui::StrokeKind::Inside,
+    );
+}
+
+/// The envelope as one line per pixel column (renderers without wgpu).
+fn envelope_lines(painter: &egui::Painter, rect: Rect, peaks: &WaveformPeaks, color: Color32) {
     let mid = rect.center().y;
     let half = rect.height() / 2.0 - 2.0;
     let columns = rect.width().max(1.0) as usize;
-    let color = visuals.selection.bg_fill;
     for x in 0..columns {
         let i = x * peaks.len() / columns;
         let [lo, hi] = peaks[i.min(peaks.len() - 1)];
@@ -49,6 +85,14 @@ pub fn draw(ui: &mut Ui, peaks: &WaveformPeaks, height: f32, clip_fraction: Opti
             Stroke::new(1.0, color),
         );
     }
+}
+
+fn clip_ticks(
+    painter: &egui::Painter,
+    rect: Rect,
+    clip_fraction: Option<f32>,
+    visuals: &egui::Visuals,
+) {
     if let Some(fraction) = clip_fraction.filter(|f| *f > 0.0 && *f < 1.0) {
         let tick = Stroke::new(1.0, visuals.weak_text_color().gamma_multiply(0.6));
         let mut at = fraction;
@@ -61,12 +105,6 @@ pub fn draw(ui: &mut Ui, peaks: &WaveformPeaks, height: f32, clip_fraction: Opti
             at += fraction;
         }
     }
-    painter.rect_stroke(
-        Rect::from_min_size(rect.min, rect.size()),
-        4.0,
-        Stroke::new(1.0, Color32::from_gray(90).gamma_multiply(0.5)),
-        egui::StrokeKind::Inside,
-    );
 }
 
 #[cfg(test)]
