@@ -14,7 +14,7 @@ use super::events::{Command, DeviceInfo, Event, JobId, JobPlan};
 use super::job::Job;
 use super::output::JobOutput;
 use crate::media::soundtrack::{Soundtrack, samples_for_frames};
-use crate::memory::monitor::{MemoryReadings, read_once};
+use crate::memory::monitor::{GpuMemory, MemoryReadings, read_once};
 use crate::memory::{Hardware, plan_request};
 use crate::pipeline::demo::DEMO_LABEL;
 use crate::pipeline::frames::video_to_frames;
@@ -49,6 +49,34 @@ pub(super) struct Control {
     nvml: Option<nvml_wrapper::Nvml>,
     nvml_missing_reported: bool,
     last_memory: Option<Instant>,
+    /// The running job's VRAM budget, watched at every memory reading.
+    budget: Option<VramBudget>,
+    /// Why the running job must stop: it went past its budget.
+    over_budget: Option<String>,
+}
+
+/// A VRAM budget on one GPU, and what the plan predicted under it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VramBudget {
+    pub gpu: u32,
+    pub bytes: u64,
+    pub predicted: u64,
+}
+
+/// The reason to stop when this process holds more of `budget.gpu` than the budget allows.
+pub fn budget_exceeded(gpus: &[GpuMemory], budget: &VramBudget) -> Option<String> {
+    let gpu = gpus.iter().find(|g| g.index == budget.gpu)?;
+    let used = gpu.this_process?;
+    (used > budget.bytes).then(|| {
+        format!(
+            "this render held {:.2} GB on cuda:{}, past its VRAM budget of {:.2} GB (the plan \
+             predicted {:.2} GB); lower the settings or raise --vram-budget",
+            used as f64 / 1e9,
+            budget.gpu,
+            budget.bytes as f64 / 1e9,
+            budget.predicted as f64 / 1e9
+        )
+    })
 }
 
 impl Control {
@@ -148,6 +176,12 @@ impl Control {
 
     /// Between blocks: applies waiting commands, and holds while paused.
     fn checkpoint(&mut self, running: JobId) -> Flow {
+        if self.budget.is_some() {
+            self.report_memory(false);
+        }
+        if self.over_budget.is_some() {
+            return Flow::Stop;
+        }
         loop {
             loop {
                 match self.commands.try_recv() {
@@ -204,7 +238,14 @@ impl Control {
         }
         if let Some(nvml) = &self.nvml {
             match read_once(nvml) {
-                Ok(gpus) => self.send(Event::Memory(MemoryReadings::Gpus(gpus))),
+                Ok(gpus) => {
+                    if let Some(budget) = &self.budget
+                        && self.over_budget.is_none()
+                    {
+                        self.over_budget = budget_exceeded(&gpus, budget);
+                    }
+                    self.send(Event::Memory(MemoryReadings::Gpus(gpus)));
+                }
                 Err(e) => self.send(Event::Memory(MemoryReadings::NoNvidiaGpu(e.to_string()))),
             }
         }
@@ -229,6 +270,8 @@ impl Worker {
                 nvml: None,
                 nvml_missing_reported: false,
                 last_memory: None,
+                budget: None,
+                over_budget: None,
             },
             models: ModelCache::default(),
         }
@@ -310,6 +353,8 @@ impl Worker {
         };
         let can_start = memory.can_start();
         let refusal = (!can_start).then(|| does_not_fit(&memory));
+        let plan_line = memory.summary_line();
+        let predicted = memory.render_device().predicted_peak_bytes;
         let plan = JobPlan {
             device: DeviceInfo {
                 name: device.name(),
@@ -341,7 +386,10 @@ impl Worker {
                 ),
             });
         }
-        match device {
+        // A panic inside a backend (burn-cuda reports out-of-memory that way) must not take the
+        // engine down: the job fails with the plan it ran under, the models it may have left
+        // half-updated are dropped, and the next job starts clean.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match device {
             ResolvedDevice::Cpu => run_cached(
                 &mut self.control,
                 &mut self.models.cpu,
@@ -354,6 +402,12 @@ impl Worker {
             #[cfg(feature = "cuda")]
             ResolvedDevice::Cuda(index) => {
                 self.prepare_kernel_caches(id);
+                self.control.over_budget = None;
+                self.control.budget = settings.vram_budget_gb.map(|gb| VramBudget {
+                    gpu: index,
+                    bytes: (gb * 1e9) as u64,
+                    predicted,
+                });
                 run_cached(
                     &mut self.control,
                     &mut self.models.cuda,
@@ -366,9 +420,29 @@ impl Worker {
             }
             #[cfg(not(feature = "cuda"))]
             ResolvedDevice::Cuda(_) => {
+                let _ = predicted;
                 let e = PipelineError::Device("this build has no CUDA support".into());
                 self.control.send(failed(id, &e, None));
             }
+        }));
+        self.control.budget = None;
+        self.control.over_budget = None;
+        if let Err(panic) = outcome {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("no message");
+            self.models = ModelCache::default();
+            self.control.send(Event::Failed {
+                job: id,
+                error: format!(
+                    "the render failed inside the compute backend ({message}); it ran under \
+                     {plan_line}; the models were unloaded and the next render starts fresh"
+                ),
+                bad_input: false,
+                output: None,
+            });
         }
     }
 }
@@ -534,7 +608,14 @@ fn run_loaded<B: Backend>(
                     return;
                 }
             };
-            if outcome.stopped {
+            if let Some(reason) = control.over_budget.take().filter(|_| outcome.stopped) {
+                control.send(Event::Failed {
+                    job: id,
+                    error: format!("stopped: {reason}"),
+                    bad_input: true,
+                    output: path,
+                });
+            } else if outcome.stopped {
                 control.send(Event::Cancelled {
                     job: id,
                     output: path,
@@ -634,5 +715,39 @@ impl<B: Backend> RenderHooks<B> for EngineHooks<'_> {
             clip_complete: chunk.ends_clip,
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gpu(index: u32, this_process: Option<u64>) -> GpuMemory {
+        GpuMemory {
+            index,
+            name: "test".into(),
+            total: 80_000_000_000,
+            used: 30_000_000_000,
+            free: 50_000_000_000,
+            this_process,
+        }
+    }
+
+    #[test]
+    fn the_budget_is_watched_on_the_render_gpu_only() {
+        let budget = VramBudget {
+            gpu: 1,
+            bytes: 24_000_000_000,
+            predicted: 21_000_000_000,
+        };
+        let under = [gpu(0, Some(70_000_000_000)), gpu(1, Some(23_000_000_000))];
+        assert_eq!(budget_exceeded(&under, &budget), None);
+        let over = [gpu(0, None), gpu(1, Some(25_500_000_000))];
+        let reason = budget_exceeded(&over, &budget).expect("over budget");
+        assert!(reason.contains("25.50 GB on cuda:1"), "{reason}");
+        assert!(reason.contains("24.00 GB"), "{reason}");
+        assert!(reason.contains("predicted 21.00 GB"), "{reason}");
+        // No per-process reading (some drivers, containers): nothing to act on.
+        assert_eq!(budget_exceeded(&[gpu(1, None)], &budget), None);
     }
 }
