@@ -434,3 +434,72 @@ fn the_queue_reorders_and_esc_cancels_the_running_render() {
     });
     assert!(harness.state().render_state().queue.is_empty());
 }
+
+#[test]
+fn renders_left_waiting_are_offered_again_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("small.png");
+    RgbImage::from_fn(128, 64, |x, y| Rgb([(x * 2) as u8, (y * 4) as u8, 90]))
+        .save(&image)
+        .unwrap();
+    let audio = dir.path().join("voice.wav");
+    write_wav(&audio, &sine(180.0, 16_000, 2.2, 1), 16_000, 1, 16);
+    let wait_for = |harness: &mut Harness<'static, StudioApp>,
+                    what: &str,
+                    done: &dyn Fn(&StudioApp) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !done(harness.state()) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+            harness.step();
+        }
+    };
+
+    // One render running and one waiting when the studio "closes".
+    let mut harness = studio(&dir.path().join("presets"));
+    drop_files(&mut harness, &[&image, &audio]);
+    settle(&mut harness);
+    harness.state_mut().settings_mut().num_clips = ClipCount::AtMost(2);
+    harness.get_by_label("Generate").click();
+    harness.run();
+    harness.state_mut().settings_mut().num_clips = ClipCount::AtMost(1);
+    harness.get_by_label("Add to queue").click();
+    harness.run();
+    wait_for(&mut harness, "one running and one queued", &|app| {
+        app.render_state().active.is_some() && app.render_state().queue.len() == 1
+    });
+    let pending = harness.state().unfinished_jobs();
+    assert_eq!(pending.len(), 2, "{pending:?}");
+    assert!(pending[0].label.ends_with(": 2 clips"));
+    assert!(pending[1].label.ends_with(": 1 clip"));
+    assert_eq!(pending[0].image, image);
+    drop(harness);
+
+    // The next start offers them; "Queue them again" reads the files and queues both.
+    let mut harness = studio(&dir.path().join("presets"));
+    harness.state_mut().offer_pending_jobs(pending.clone());
+    harness.run();
+    harness.get_by_label("Preview and renders").click();
+    harness.run();
+    harness.get_by_label_contains("2 renders were waiting when Avatar Studio closed.");
+    harness.get_by_label("Queue them again").click();
+    harness.run();
+    wait_for(&mut harness, "the restored renders to be queued", &|app| {
+        let r = app.render_state();
+        r.active.is_some() && r.queue.len() == 1 && r.queue[0].id.is_some()
+    });
+    assert!(
+        harness
+            .query_by_label_contains("renders were waiting")
+            .is_none()
+    );
+    // The same work, in the same order.
+    assert_eq!(harness.state().unfinished_jobs(), pending);
+    harness.get_by_label("Remove").click();
+    harness.run();
+    harness.key_press(egui::Key::Escape);
+    harness.run();
+    wait_for(&mut harness, "the studio to come to rest", &|app| {
+        !app.render_state().busy()
+    });
+}

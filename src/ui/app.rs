@@ -72,6 +72,8 @@ pub struct Session {
     pub export_png: bool,
     /// Finished renders, newest first.
     pub history: Vec<HistoryEntry>,
+    /// Renders that were running or waiting when the studio closed, offered again at start.
+    pub pending_jobs: Vec<super::render_state::JobSpec>,
 }
 
 /// `~/Videos/Avatar Studio`, or `./output` without a home folder.
@@ -95,6 +97,7 @@ impl Default for Session {
             output_dir: default_output_dir(),
             export_png: false,
             history: Vec::new(),
+            pending_jobs: Vec::new(),
         }
     }
 }
@@ -177,6 +180,15 @@ pub struct StudioApp {
     /// Textures of the history's thumbnails, by render and finish time.
     pub(super) history_textures:
         std::collections::HashMap<(std::path::PathBuf, u64), egui::TextureHandle>,
+    /// Renders left waiting by the last run, until the user queues them again or discards them.
+    pub(super) offered_jobs: Vec<super::render_state::JobSpec>,
+    /// Restored jobs whose files are being read.
+    pub(super) restoring: Option<
+        std::sync::mpsc::Receiver<(
+            Result<crate::engine::Job, String>,
+            super::render_state::JobSpec,
+        )>,
+    >,
     /// The preview player's sound.
     pub(super) sound: super::sound::SoundOut,
     portrait_request: u64,
@@ -185,13 +197,14 @@ pub struct StudioApp {
 
 impl StudioApp {
     pub fn new(cc: &eframe::CreationContext<'_>, options: StudioOptions) -> Self {
-        let session = if options.restore_session {
+        let mut session = if options.restore_session {
             cc.storage
                 .and_then(|s| eframe::get_value::<Session>(s, SESSION_KEY))
                 .unwrap_or_default()
         } else {
             Session::default()
         };
+        let offered_jobs = std::mem::take(&mut session.pending_jobs);
         let mut app = Self {
             presets: PresetStore::new(options.preset_dir.clone()),
             preset_list: Vec::new(),
@@ -211,6 +224,8 @@ impl StudioApp {
             model_check: None,
             plan_cache: Default::default(),
             history_textures: Default::default(),
+            restoring: None,
+            offered_jobs,
             assume_host_ram: options.assume_host_ram,
             shader_waveform: super::waveform_gpu::install(cc.wgpu_render_state.as_ref()),
             sound: super::sound::SoundOut::open_default(f64::from(crate::settings::FPS)),
@@ -262,6 +277,16 @@ impl StudioApp {
     /// Whether the waveform is drawn by its WGSL shader (the window renders with wgpu).
     pub fn draws_waveform_with_shader(&self) -> bool {
         self.shader_waveform
+    }
+
+    /// The renders that are running or waiting, as a restart would offer them again.
+    pub fn unfinished_jobs(&self) -> Vec<super::render_state::JobSpec> {
+        self.render.unfinished()
+    }
+
+    /// Offers `jobs` for queueing again, as at a start after they were left waiting.
+    pub fn offer_pending_jobs(&mut self, jobs: Vec<super::render_state::JobSpec>) {
+        self.offered_jobs = jobs;
     }
 
     /// Sends the player's sound to `sound` instead (tests read it from a mixer).
@@ -472,6 +497,7 @@ impl eframe::App for StudioApp {
         self.reframe_if_needed();
         self.shortcuts(ctx);
         self.poll_render(ctx);
+        self.poll_restored_jobs();
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
@@ -513,6 +539,10 @@ impl eframe::App for StudioApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        // What is running or waiting now, and an offer from the last start not yet answered.
+        let mut pending = self.render.unfinished();
+        pending.extend(self.offered_jobs.iter().cloned());
+        self.session.pending_jobs = pending;
         eframe::set_value(storage, SESSION_KEY, &self.session);
     }
 }

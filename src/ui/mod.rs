@@ -15,7 +15,7 @@ mod waveform_gpu;
 
 pub use app::{Session, StudioApp, StudioOptions};
 pub use loader::InputKind;
-pub use render_state::{HistoryEntry, RenderState};
+pub use render_state::{HistoryEntry, JobSpec, RenderState};
 pub use waveform::peaks as waveform_peaks;
 
 /// Why the window could not open.

@@ -15,11 +15,56 @@ use crate::settings::FPS;
 use super::app::StudioApp;
 use super::inputs_panel::format_duration;
 use super::loader::PickTarget;
-use super::render_state::Announcement;
+use super::render_state::{Announcement, JobSpec};
+
+/// Where a render of `spec` writes, named after the portrait and the time.
+fn output_target(spec: &JobSpec) -> Result<OutputTarget, String> {
+    let stem = spec.image.file_stem().map_or_else(
+        || "render".to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let dir = &spec.output_dir;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("{}: cannot create the output folder: {e}", dir.display()))?;
+    if spec.export_png {
+        let folder = dir.join(format!("{stem}-{stamp}"));
+        check_output_dir(&folder).map_err(|e| e.to_string())?;
+        Ok(OutputTarget::PngSequence(folder))
+    } else {
+        let file = dir.join(format!("{stem}-{stamp}.mp4"));
+        check_output_file(&file).map_err(|e| e.to_string())?;
+        Ok(OutputTarget::Mp4(file))
+    }
+}
+
+/// The models `spec` renders with: its folder, or the demo weights.
+fn model_spec(spec: &JobSpec) -> ModelSpec {
+    match &spec.model_folder {
+        Some(folder) => ModelSpec {
+            origin: ModelOrigin::Checkpoint {
+                folder: folder.clone(),
+                lora: spec.lora.clone(),
+            },
+            encoders: None,
+            fp8: spec.settings.fp8,
+        },
+        None => ModelSpec::demo(),
+    }
+}
+
+/// Reads the files of `spec` and builds its job (blocking: off the UI thread).
+fn job_from_spec(spec: &JobSpec) -> Result<Job, String> {
+    let inputs = RenderInputs::load(&spec.image, &spec.audio, spec.settings.clone())
+        .map_err(|e| e.to_string())?;
+    Ok(Job::new(inputs, model_spec(spec), output_target(spec)?))
+}
 
 impl StudioApp {
     /// The job the current inputs and settings describe, or why there is none.
-    fn build_job(&self) -> Result<(Job, String), String> {
+    fn build_job(&self) -> Result<(Job, String, JobSpec), String> {
         let portrait = self
             .portrait
             .ready()
@@ -32,36 +77,6 @@ impl StudioApp {
         settings.validate().map_err(|e| e.to_string())?;
         let mut voice_data = (*voice.voice).clone();
         voice_data.timeline = voice.timeline(settings.frames_per_clip);
-        let stem = portrait.path.file_stem().map_or_else(
-            || "render".to_string(),
-            |s| s.to_string_lossy().into_owned(),
-        );
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let dir = self.session.output_dir.clone();
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("{}: cannot create the output folder: {e}", dir.display()))?;
-        let output = if self.session.export_png {
-            let folder = dir.join(format!("{stem}-{stamp}"));
-            check_output_dir(&folder).map_err(|e| e.to_string())?;
-            OutputTarget::PngSequence(folder)
-        } else {
-            let file = dir.join(format!("{stem}-{stamp}.mp4"));
-            check_output_file(&file).map_err(|e| e.to_string())?;
-            OutputTarget::Mp4(file)
-        };
-        let model = match &self.session.model_folder {
-            Some(folder) => ModelSpec {
-                origin: ModelOrigin::Checkpoint {
-                    folder: folder.clone(),
-                    lora: self.session.lora.clone(),
-                },
-                encoders: None,
-                fp8: settings.fp8,
-            },
-            None => ModelSpec::demo(),
-        };
         let clips = voice_data.timeline.clips_to_render(settings.num_clips);
         let label = format!(
             "{} + {}: {clips} clip{}",
@@ -69,6 +84,17 @@ impl StudioApp {
             Self::file_name(&voice.path),
             if clips == 1 { "" } else { "s" }
         );
+        let spec = JobSpec {
+            label: label.clone(),
+            image: portrait.path.clone(),
+            audio: voice.path.clone(),
+            settings: settings.clone(),
+            model_folder: self.session.model_folder.clone(),
+            lora: self.session.lora.clone(),
+            output_dir: self.session.output_dir.clone(),
+            export_png: self.session.export_png,
+        };
+        let output = output_target(&spec)?;
         let inputs = RenderInputs {
             image_path: portrait.path.clone(),
             audio_path: voice.path.clone(),
@@ -76,13 +102,62 @@ impl StudioApp {
             voice: voice_data,
             settings,
         };
-        Ok((Job::new(inputs, model, output), label))
+        Ok((Job::new(inputs, model_spec(&spec), output), label, spec))
+    }
+
+    /// Queues again the renders that were waiting when the studio last closed: their files are
+    /// read on a thread of their own, and each joins the queue when it is ready.
+    pub fn restore_pending_jobs(&mut self) {
+        let specs = std::mem::take(&mut self.offered_jobs);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for spec in specs {
+                let job = job_from_spec(&spec).map_err(|e| format!("{}: {e}", spec.label));
+                if tx.send((job, spec)).is_err() {
+                    return;
+                }
+            }
+        });
+        self.restoring = Some(rx);
+    }
+
+    /// Submits the restored jobs that are ready.
+    pub(super) fn poll_restored_jobs(&mut self) {
+        let Some(rx) = &self.restoring else {
+            return;
+        };
+        let mut ready = Vec::new();
+        let mut finished = false;
+        loop {
+            match rx.try_recv() {
+                Ok(item) => ready.push(item),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    finished = true;
+                    break;
+                }
+            }
+        }
+        if finished {
+            self.restoring = None;
+        }
+        for (job, spec) in ready {
+            match job {
+                Ok(job) => {
+                    let label = spec.label.clone();
+                    if let Err(e) = self.render.submit(job, label, Some(spec)) {
+                        self.notify(e, true);
+                    }
+                }
+                Err(e) => self.notify(format!("Could not queue again: {e}"), true),
+            }
+        }
     }
 
     /// Queues the current inputs and settings (Ctrl+Enter).
     pub fn generate(&mut self) {
         match self.build_job() {
-            Ok((job, label)) => match self.render.submit(job, label) {
+            Ok((job, label, spec)) => match self.render.submit(job, label, Some(spec)) {
                 Ok(()) => self.show_preview = true,
                 Err(e) => self.notify(e, true),
             },
@@ -377,6 +452,28 @@ impl StudioApp {
 
     fn queue_list(&mut self, ui: &mut Ui) {
         ui.label(RichText::new("Queue").strong());
+        if !self.offered_jobs.is_empty() {
+            let count = self.offered_jobs.len();
+            ui.horizontal_wrapped(|ui| {
+                ui.label(format!(
+                    "{count} render{} waiting when Avatar Studio closed.",
+                    if count == 1 { " was" } else { "s were" }
+                ))
+                .on_hover_text(
+                    self.offered_jobs
+                        .iter()
+                        .map(|j| j.label.as_str())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                );
+                if ui.button("Queue them again").clicked() {
+                    self.restore_pending_jobs();
+                }
+                if ui.button("Discard").clicked() {
+                    self.offered_jobs.clear();
+                }
+            });
+        }
         if self.render.queue.is_empty() {
             ui.label(RichText::new("Nothing waiting.").weak());
             return;

@@ -79,6 +79,21 @@ pub struct ActiveJob {
 pub struct QueuedJob {
     pub id: Option<JobId>,
     pub label: String,
+    /// What to render, kept so a queue survives a restart.
+    pub spec: Option<JobSpec>,
+}
+
+/// A render as the user asked for it: enough to queue it again after a restart.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobSpec {
+    pub label: String,
+    pub image: PathBuf,
+    pub audio: PathBuf,
+    pub settings: crate::settings::GenerationSettings,
+    pub model_folder: Option<PathBuf>,
+    pub lora: Option<PathBuf>,
+    pub output_dir: PathBuf,
+    pub export_png: bool,
 }
 
 /// Frames that have arrived, for the player.
@@ -185,6 +200,8 @@ pub struct RenderState {
     preview_job: Option<JobId>,
     /// Labels by job id, from submission until the job starts.
     labels: std::collections::HashMap<JobId, String>,
+    /// What each job renders, from submission until it ends.
+    specs: std::collections::HashMap<JobId, JobSpec>,
     pub last_error: Option<String>,
 }
 
@@ -205,13 +222,31 @@ impl RenderState {
     }
 
     /// Queues a job; it starts when the jobs before it are done.
-    pub fn submit(&mut self, job: Job, label: String) -> Result<(), String> {
+    pub fn submit(&mut self, job: Job, label: String, spec: Option<JobSpec>) -> Result<(), String> {
         let engine = self.engine()?;
         if !engine.submit(job) {
             return Err("the render thread has stopped; restart the studio".into());
         }
-        self.queue.push(QueuedJob { id: None, label });
+        self.queue.push(QueuedJob {
+            id: None,
+            label,
+            spec,
+        });
         Ok(())
+    }
+
+    /// The renders not finished yet, the running one first: what a restart should offer to
+    /// queue again.
+    pub fn unfinished(&self) -> Vec<JobSpec> {
+        let running = self
+            .active
+            .as_ref()
+            .filter(|a| !a.cancelling)
+            .and_then(|a| self.specs.get(&a.id).cloned());
+        running
+            .into_iter()
+            .chain(self.queue.iter().filter_map(|j| j.spec.clone()))
+            .collect()
     }
 
     fn send(&self, command: Command) {
@@ -282,6 +317,9 @@ impl RenderState {
                 if let Some(slot) = self.queue.iter_mut().find(|j| j.id.is_none()) {
                     slot.id = Some(job);
                     self.labels.insert(job, slot.label.clone());
+                    if let Some(spec) = &slot.spec {
+                        self.specs.insert(job, spec.clone());
+                    }
                 }
             }
             Event::QueueChanged { queued } => {
@@ -396,6 +434,7 @@ impl RenderState {
     }
 
     fn end_job(&mut self, job: JobId) {
+        self.specs.remove(&job);
         if self.active.as_ref().is_some_and(|a| a.id == job) {
             self.active = None;
         }
