@@ -47,6 +47,26 @@ pub enum Command {
     /// Without --model it plans the released Wan2.2-S2V-14B. Exit code 0 when it fits, 1 when
     /// it does not.
     Plan(Box<PlanArgs>),
+    /// Time the DiT's hot kernels at the 14B shapes (bf16 on an NVIDIA GPU): its three GEMM
+    /// shapes and attention at 3168:15312 and 12672:12672 keys, with the first (cold) call
+    /// reported apart from the warm mean. On the CPU, `--small` divides every size by 8.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Where to run: auto, cpu or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Timed calls after the warm-up.
+    #[arg(long, default_value_t = 10)]
+    pub iters: u32,
+    /// Every size divided by 8 (for the CPU backend and quick checks).
+    #[arg(long)]
+    pub small: bool,
+    /// One JSON object per measurement on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

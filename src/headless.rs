@@ -5,6 +5,7 @@
 //! quits at once.
 
 pub mod batch;
+pub mod bench;
 pub mod plan;
 
 use std::io::Write;

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Some(Command::Inspect(args)) => inspect(&args),
         Some(Command::Generate(args)) => avatar_studio::headless::generate(&args),
         Some(Command::Plan(args)) => avatar_studio::headless::plan::plan_command(&args),
+        Some(Command::Bench(args)) => avatar_studio::headless::bench::bench_command(&args),
         None => studio(cli.files),
     }
 }

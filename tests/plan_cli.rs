@@ -121,3 +121,36 @@ fn bad_plan_flags_are_exit_2() {
     let out = run(&["plan", "--placement", "everywhere"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn bench_times_each_kernel_and_reports_throughput() {
+    let out = run(&[
+        "bench", "--device", "cpu", "--small", "--iters", "1", "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let names: Vec<&str> = lines.iter().filter_map(|m| m["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "gemm_1024x1024x1024",
+            "gemm_1584x640x1728",
+            "gemm_396x640x640",
+            "attn_396:1914",
+            "attn_1584:1584"
+        ]
+    );
+    for m in &lines {
+        assert!(m["ms"].as_f64().is_some_and(|v| v > 0.0), "{m}");
+        assert!(m["cold_ms"].as_f64().is_some_and(|v| v > 0.0), "{m}");
+        assert!(m["tflops"].as_f64().is_some_and(|v| v > 0.0), "{m}");
+    }
+}

@@ -592,7 +592,12 @@ fn evaluate(r: &PlanRequest, placement: Placement) -> MemoryPlan {
             "f32 (CPU)".into()
         },
         expected_fps,
-        speed_source: r.speed.source.clone(),
+        speed_source: if on_gpu {
+            r.speed.source.clone()
+        } else {
+            // The CPU throughput is a guess until `bench` has run on this machine.
+            "assumed figures, not measured on this machine".into()
+        },
         host_to_device_bytes_per_frame: (timing.copied_bytes as f64 / frames_per_block) as u64,
         devices,
         host,

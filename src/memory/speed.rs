@@ -9,10 +9,12 @@ use super::plan::Placement;
 /// Throughputs a plan's speed estimate rests on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpeedFigures {
-    /// Effective DiT throughput on the GPU, TFLOP/s, bf16 linears.
+    /// GEMM throughput of the DiT's linears on the GPU, TFLOP/s, bf16.
     pub gpu_tflops_bf16: f64,
     /// The same with FP8 linears.
     pub gpu_tflops_fp8: f64,
+    /// Attention throughput on the GPU, TFLOP/s.
+    pub gpu_attention_tflops: f64,
     /// Pinned host→device copy bandwidth, GB/s.
     pub host_to_device_gbps: f64,
     /// Streaming VAE decode of one 3-latent block at 384×704 on the GPU, seconds.
@@ -24,20 +26,20 @@ pub struct SpeedFigures {
 }
 
 impl Default for SpeedFigures {
-    /// Assumptions until `bench` measures this machine: PyTorch 2.11 runs the 14B DiT block at
-    /// 3168:15312 tokens at 513 TFLOP/s on an H200 (5.70 ms, `../shared/bench/torch_dit.py`,
-    /// measured for `docs/gpu-parity.md`) and the stock burn-cuda 0.21 kernels reach 21 % of
-    /// PyTorch on that block (`../shared/design.md`): about 108 TFLOP/s. FP8 linears run through
-    /// the same kernels; PCIe 4.0 ×16 pinned copies; the VAE block time measured on an H200
+    /// Measured with `avatar-studio bench` on an H200 (`docs/gpu-parity.md`): the stock
+    /// burn-cuda 0.21 kernels run the 14B GEMMs at 179–218 TFLOP/s and attention at 35 TFLOP/s
+    /// (PyTorch, same command: 642–782 and 607–686). FP8 linears run through the same kernels;
+    /// PCIe 4.0 ×16 pinned copies are assumed; the VAE block time was measured on an H200
     /// (`examples/vae_memory.rs`, 0.47 s).
     fn default() -> Self {
         Self {
-            gpu_tflops_bf16: 108.0,
-            gpu_tflops_fp8: 108.0,
+            gpu_tflops_bf16: 200.0,
+            gpu_tflops_fp8: 200.0,
+            gpu_attention_tflops: 35.0,
             host_to_device_gbps: 25.0,
             gpu_vae_block_seconds: 0.47,
             cpu_tflops: 0.05,
-            source: "assumed figures, not measured on this machine".into(),
+            source: "stock-kernel figures measured on an H200, not on this machine".into(),
         }
     }
 }
@@ -70,27 +72,33 @@ const VAE_REFERENCE_PIXELS: f64 = 384.0 * 704.0;
 const VAE_REFERENCE_TFLOPS: f64 = 120.0;
 
 impl SpeedFigures {
-    /// FLOPs of one DiT call on `tokens` query tokens against `keys` keys.
-    pub fn dit_call_flops(f: &ModelFootprint, tokens: u64, keys: u64) -> f64 {
+    /// FLOPs of one DiT call on `tokens` query tokens against `keys` keys: `(linears,
+    /// attention)`.
+    pub fn dit_call_flops(f: &ModelFootprint, tokens: u64, keys: u64) -> (f64, f64) {
         let layer_params: f64 = f.dit_layers.iter().map(|l| l.bf16 as f64 / 2.0).sum();
         let dim = f.dit_dim as f64;
         let layers = f.num_layers() as f64;
         let t = tokens as f64;
-        2.0 * t * layer_params
-            + 4.0 * t * keys as f64 * dim * layers
-            + 4.0 * t * f.text_len as f64 * dim * layers
+        (
+            2.0 * t * layer_params,
+            4.0 * t * keys as f64 * dim * layers + 4.0 * t * f.text_len as f64 * dim * layers,
+        )
     }
 
     pub fn block_time(&self, w: &BlockWork<'_>) -> BlockTiming {
-        let tflops = if !w.on_gpu {
-            self.cpu_tflops
-        } else if w.fp8 {
-            self.gpu_tflops_fp8
+        let (linear_flops, attention_flops) =
+            Self::dit_call_flops(w.footprint, w.tokens_per_block, w.keys_per_call);
+        let call = if !w.on_gpu {
+            (linear_flops + attention_flops) / (self.cpu_tflops.max(1e-9) * 1e12)
         } else {
-            self.gpu_tflops_bf16
+            let gemm = if w.fp8 {
+                self.gpu_tflops_fp8
+            } else {
+                self.gpu_tflops_bf16
+            };
+            linear_flops / (gemm.max(1e-9) * 1e12)
+                + attention_flops / (self.gpu_attention_tflops.max(1e-9) * 1e12)
         };
-        let call = Self::dit_call_flops(w.footprint, w.tokens_per_block, w.keys_per_call)
-            / (tflops.max(1e-9) * 1e12);
         let bandwidth = self.host_to_device_gbps.max(1e-9) * 1e9;
         let kv_copy = if w.placement.kv_on_host() {
             w.ring_bytes_per_step * w.steps

@@ -1,0 +1,168 @@
+//! `avatar-studio bench`: times the DiT's hot kernels as this build runs them — the three GEMM
+//! shapes of a 14B block and attention at the streaming call's 3168 queries against 15312 keys
+//! and at 12672:12672 — so they can be set beside PyTorch's (`../shared/bench/torch_dit.py`)
+//! measured in the same command. The first call of each shape (kernel compilation and autotune)
+//! is reported apart from the warm mean.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Tensor};
+
+use crate::cli::BenchArgs;
+use crate::engine::device::{ResolvedDevice, resolve};
+use crate::model::layers::attention;
+
+/// Heads and head width of the 14B DiT.
+const HEADS: usize = 40;
+const HEAD_DIM: usize = 128;
+
+/// One timed kernel.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Measurement {
+    pub name: String,
+    /// The first call, compilation and autotune included.
+    pub cold_ms: f64,
+    /// Mean of the timed calls after two warm-up calls.
+    pub ms: f64,
+    pub tflops: f64,
+}
+
+pub fn bench_command(args: &BenchArgs) -> ExitCode {
+    let device = match resolve(&args.device) {
+        Ok(device) => device,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let scale = if args.small { 8 } else { 1 };
+    let iters = args.iters.max(1);
+    // A closed pipe (`bench | head`) is not worth a panic.
+    let print = |m: &Measurement| {
+        let mut out = std::io::stdout();
+        let _ = if args.json {
+            writeln!(out, "{}", serde_json::json!(m))
+        } else {
+            writeln!(
+                out,
+                "{:<28} {:>10.3} ms {:>9.2} TFLOP/s   (cold {:.1} ms)",
+                m.name, m.ms, m.tflops, m.cold_ms
+            )
+        };
+    };
+    if !args.json {
+        let _ = writeln!(
+            std::io::stdout(),
+            "bench on {} ({}), {} timed calls",
+            device.name(),
+            device.precision(),
+            iters
+        );
+    }
+    match device {
+        ResolvedDevice::Cpu => {
+            run::<burn::backend::Flex>(&Default::default(), scale, iters, &print)
+        }
+        #[cfg(feature = "cuda")]
+        ResolvedDevice::Cuda(index) => {
+            if let Some(dir) = crate::gpu::kernel_cache_dir() {
+                crate::gpu::configure_kernel_caches(&dir);
+            }
+            run::<burn_cuda::Cuda<half::bf16, i32>>(
+                &burn_cuda::CudaDevice::new(index as usize),
+                scale,
+                iters,
+                &print,
+            )
+        }
+        #[cfg(not(feature = "cuda"))]
+        ResolvedDevice::Cuda(_) => {
+            eprintln!("error: this build has no CUDA support (build with `--features cuda`)");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Times every kernel on `device`, sizes divided by `scale`.
+fn run<B: Backend>(device: &B::Device, scale: usize, iters: u32, print: &dyn Fn(&Measurement)) {
+    for (m, k, n) in [(8192, 8192, 8192), (12672, 5120, 13824), (3168, 5120, 5120)] {
+        let (m, k, n) = (m / scale, k / scale, n / scale);
+        let a = Tensor::<B, 2>::random([m, k], Distribution::Normal(0.0, 1.0), device);
+        let b = Tensor::<B, 2>::random([k, n], Distribution::Normal(0.0, 1.0), device);
+        let flops = 2.0 * (m * k * n) as f64;
+        print(&time::<B>(
+            &format!("gemm_{m}x{k}x{n}"),
+            flops,
+            device,
+            iters * 4,
+            || {
+                let _ = a.clone().matmul(b.clone());
+            },
+        ));
+    }
+    let heads = (HEADS / scale).max(1);
+    for (queries, keys) in [(3168, 15312), (12672, 12672)] {
+        let (queries, keys) = (queries / scale, keys / scale);
+        let q = Tensor::<B, 4>::random(
+            [1, queries, heads, HEAD_DIM],
+            Distribution::Normal(0.0, 1.0),
+            device,
+        );
+        let k = Tensor::<B, 4>::random(
+            [1, keys, heads, HEAD_DIM],
+            Distribution::Normal(0.0, 1.0),
+            device,
+        );
+        let v = Tensor::<B, 4>::random(
+            [1, keys, heads, HEAD_DIM],
+            Distribution::Normal(0.0, 1.0),
+            device,
+        );
+        let flops = 4.0 * (queries * keys * heads * HEAD_DIM) as f64;
+        print(&time::<B>(
+            &format!("attn_{queries}:{keys}"),
+            flops,
+            device,
+            iters,
+            || {
+                let _ = attention(q.clone(), k.clone(), v.clone());
+            },
+        ));
+    }
+}
+
+/// Cold call, two warm-ups, then the mean of `iters` calls, each batch ended by a device sync.
+fn time<B: Backend>(
+    name: &str,
+    flops: f64,
+    device: &B::Device,
+    iters: u32,
+    call: impl Fn(),
+) -> Measurement {
+    let sync = || {
+        let _ = B::sync(device);
+    };
+    let start = Instant::now();
+    call();
+    sync();
+    let cold_ms = start.elapsed().as_secs_f64() * 1e3;
+    call();
+    call();
+    sync();
+    let start = Instant::now();
+    for _ in 0..iters {
+        call();
+    }
+    sync();
+    let ms = start.elapsed().as_secs_f64() * 1e3 / f64::from(iters);
+    Measurement {
+        name: name.to_string(),
+        cold_ms,
+        ms,
+        tflops: flops / (ms * 1e-3) / 1e12,
+    }
+}
