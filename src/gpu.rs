@@ -61,3 +61,11 @@ pub fn configure_kernel_caches(root: &std::path::Path) {
     }
     *slot = Some(std::sync::Arc::new(config));
 }
+
+/// [`configure_kernel_caches`] in [`kernel_cache_dir`]; returns that folder, or `None` (and
+/// leaves cubecl's defaults) when no cache folder is known.
+pub fn configure_user_kernel_caches() -> Option<std::path::PathBuf> {
+    let dir = kernel_cache_dir()?;
+    configure_kernel_caches(&dir);
+    Some(dir)
+}

@@ -146,9 +146,7 @@ pub fn default_output_path(settings: &GenerationSettings) -> PathBuf {
     if let Err(e) = std::fs::create_dir_all("output") {
         tracing::warn!("cannot create ./output: {e}");
     }
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = crate::media::output_path::unix_seconds();
     let prompt: String = settings
         .prompt
         .chars()

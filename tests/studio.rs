@@ -76,6 +76,32 @@ fn inputs(dir: &Path) -> (PathBuf, PathBuf) {
     (image, audio)
 }
 
+/// A 128×64 portrait and 2.2 s of voice (2 clips) for tests that render: under the size's
+/// area a portrait is not scaled up, so the frames stay small and the CPU render quick.
+fn render_inputs(dir: &Path) -> (PathBuf, PathBuf) {
+    let image = dir.join("small.png");
+    RgbImage::from_fn(128, 64, |x, y| Rgb([(x * 2) as u8, (y * 4) as u8, 90]))
+        .save(&image)
+        .unwrap();
+    let audio = dir.join("voice.wav");
+    write_wav(&audio, &sine(180.0, 16_000, 2.2, 1), 16_000, 1, 16);
+    (image, audio)
+}
+
+/// Steps the UI until `done` holds, failing the test after two minutes.
+fn wait_for(
+    harness: &mut Harness<'static, StudioApp>,
+    what: &str,
+    done: impl Fn(&StudioApp) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done(harness.state()) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+        harness.step();
+    }
+}
+
 #[test]
 fn dropped_files_load_into_the_inputs_and_the_summary() {
     let dir = tempfile::tempdir().unwrap();
@@ -192,13 +218,7 @@ fn a_user_preset_is_saved_from_the_window() {
 #[test]
 fn ctrl_enter_renders_with_the_demo_weights_and_previews_the_clips() {
     let dir = tempfile::tempdir().unwrap();
-    // Under the size's area a portrait is not scaled up: 128×64 frames keep the render quick.
-    let image = dir.path().join("small.png");
-    RgbImage::from_fn(128, 64, |x, y| Rgb([(x * 2) as u8, (y * 4) as u8, 90]))
-        .save(&image)
-        .unwrap();
-    let audio = dir.path().join("voice.wav");
-    write_wav(&audio, &sine(180.0, 16_000, 2.2, 1), 16_000, 1, 16);
+    let (image, audio) = render_inputs(dir.path());
     let mut harness = studio(&dir.path().join("presets"));
     drop_files(&mut harness, &[&image, &audio]);
     settle(&mut harness);
@@ -357,25 +377,10 @@ fn snapshots_of_first_run_and_inputs_loaded() {
 #[test]
 fn the_queue_reorders_and_esc_cancels_the_running_render() {
     let dir = tempfile::tempdir().unwrap();
-    let image = dir.path().join("small.png");
-    RgbImage::from_fn(128, 64, |x, y| Rgb([(x * 2) as u8, (y * 4) as u8, 90]))
-        .save(&image)
-        .unwrap();
-    let audio = dir.path().join("voice.wav");
-    write_wav(&audio, &sine(180.0, 16_000, 2.2, 1), 16_000, 1, 16);
+    let (image, audio) = render_inputs(dir.path());
     let mut harness = studio(&dir.path().join("presets"));
     drop_files(&mut harness, &[&image, &audio]);
     settle(&mut harness);
-    let wait_for = |harness: &mut Harness<'static, StudioApp>,
-                    what: &str,
-                    done: &dyn Fn(&StudioApp) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !done(harness.state()) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(20));
-            harness.step();
-        }
-    };
     let labels = |app: &StudioApp| -> Vec<String> {
         app.render_state()
             .queue
@@ -386,7 +391,7 @@ fn the_queue_reorders_and_esc_cancels_the_running_render() {
     harness.state_mut().settings_mut().num_clips = ClipCount::AtMost(2);
     harness.get_by_label("Generate").click();
     harness.run();
-    wait_for(&mut harness, "the first render", &|app| {
+    wait_for(&mut harness, "the first render", |app| {
         app.render_state().active.is_some()
     });
     harness.state_mut().settings_mut().num_clips = ClipCount::AtMost(1);
@@ -395,7 +400,7 @@ fn the_queue_reorders_and_esc_cancels_the_running_render() {
     harness.state_mut().settings_mut().num_clips = ClipCount::AtMost(2);
     harness.get_by_label("Add to queue").click();
     harness.run();
-    wait_for(&mut harness, "two queued jobs with ids", &|app| {
+    wait_for(&mut harness, "two queued jobs with ids", |app| {
         let q = &app.render_state().queue;
         q.len() == 2 && q.iter().all(|j| j.id.is_some())
     });
@@ -414,7 +419,7 @@ fn the_queue_reorders_and_esc_cancels_the_running_render() {
     let first = harness.state().render_state().active.as_ref().map(|a| a.id);
     harness.key_press(egui::Key::Escape);
     harness.run();
-    wait_for(&mut harness, "the moved job to start", &|app| {
+    wait_for(&mut harness, "the moved job to start", |app| {
         app.render_state()
             .active
             .as_ref()
@@ -429,7 +434,7 @@ fn the_queue_reorders_and_esc_cancels_the_running_render() {
     harness.run();
     harness.key_press(egui::Key::Escape);
     harness.run();
-    wait_for(&mut harness, "the studio to come to rest", &|app| {
+    wait_for(&mut harness, "the studio to come to rest", |app| {
         !app.render_state().busy()
     });
     assert!(harness.state().render_state().queue.is_empty());
@@ -438,22 +443,7 @@ fn the_queue_reorders_and_esc_cancels_the_running_render() {
 #[test]
 fn renders_left_waiting_are_offered_again_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let image = dir.path().join("small.png");
-    RgbImage::from_fn(128, 64, |x, y| Rgb([(x * 2) as u8, (y * 4) as u8, 90]))
-        .save(&image)
-        .unwrap();
-    let audio = dir.path().join("voice.wav");
-    write_wav(&audio, &sine(180.0, 16_000, 2.2, 1), 16_000, 1, 16);
-    let wait_for = |harness: &mut Harness<'static, StudioApp>,
-                    what: &str,
-                    done: &dyn Fn(&StudioApp) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !done(harness.state()) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(20));
-            harness.step();
-        }
-    };
+    let (image, audio) = render_inputs(dir.path());
 
     // One render running and one waiting when the studio "closes".
     let mut harness = studio(&dir.path().join("presets"));
@@ -465,7 +455,7 @@ fn renders_left_waiting_are_offered_again_after_a_restart() {
     harness.state_mut().settings_mut().num_clips = ClipCount::AtMost(1);
     harness.get_by_label("Add to queue").click();
     harness.run();
-    wait_for(&mut harness, "one running and one queued", &|app| {
+    wait_for(&mut harness, "one running and one queued", |app| {
         app.render_state().active.is_some() && app.render_state().queue.len() == 1
     });
     let pending = harness.state().unfinished_jobs();
@@ -484,7 +474,7 @@ fn renders_left_waiting_are_offered_again_after_a_restart() {
     harness.get_by_label_contains("2 renders were waiting when Avatar Studio closed.");
     harness.get_by_label("Queue them again").click();
     harness.run();
-    wait_for(&mut harness, "the restored renders to be queued", &|app| {
+    wait_for(&mut harness, "the restored renders to be queued", |app| {
         let r = app.render_state();
         r.active.is_some() && r.queue.len() == 1 && r.queue[0].id.is_some()
     });
@@ -499,7 +489,7 @@ fn renders_left_waiting_are_offered_again_after_a_restart() {
     harness.run();
     harness.key_press(egui::Key::Escape);
     harness.run();
-    wait_for(&mut harness, "the studio to come to rest", &|app| {
+    wait_for(&mut harness, "the studio to come to rest", |app| {
         !app.render_state().busy()
     });
 }

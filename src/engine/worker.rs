@@ -301,10 +301,9 @@ impl Worker {
     /// GPU operation, and says when this render will pay for compiling them.
     #[cfg(feature = "cuda")]
     fn prepare_kernel_caches(&mut self, id: JobId) {
-        let Some(dir) = crate::gpu::kernel_cache_dir() else {
+        let Some(dir) = crate::gpu::configure_user_kernel_caches() else {
             return;
         };
-        crate::gpu::configure_kernel_caches(&dir);
         if !dir.join("kernels").exists() {
             self.control.send(Event::Notice {
                 job: id,

@@ -68,9 +68,7 @@ pub fn bench_command(args: &BenchArgs) -> ExitCode {
         }
         #[cfg(feature = "cuda")]
         ResolvedDevice::Cuda(index) => {
-            if let Some(dir) = crate::gpu::kernel_cache_dir() {
-                crate::gpu::configure_kernel_caches(&dir);
-            }
+            crate::gpu::configure_user_kernel_caches();
             run::<burn_cuda::Cuda<half::bf16, i32>>(
                 &burn_cuda::CudaDevice::new(index as usize),
                 scale,

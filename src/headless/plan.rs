@@ -63,7 +63,7 @@ fn answer(args: &PlanArgs) -> Result<(String, bool), String> {
     let hardware = if args.assume_gpus.is_some() || args.assume_host_ram.is_some() {
         let host_ram_gb = match args.assume_host_ram {
             Some(gb) => gb,
-            None => crate::memory::machine::host_ram().map_or(16.0, |(_, a)| a as f64 / 1e9),
+            None => crate::memory::machine::available_host_ram() as f64 / 1e9,
         };
         let gpus_gb = args.assume_gpus.clone().unwrap_or_default();
         if let Some(bad) = gpus_gb.iter().find(|g| !(g.is_finite() && **g > 0.0)) {

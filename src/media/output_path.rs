@@ -7,6 +7,14 @@ use std::path::{Path, PathBuf};
 
 use super::error::MediaError;
 
+/// Seconds since the Unix epoch (0 if the clock is before it): the stamp in output names and
+/// the history's finish times.
+pub fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The folder a file path will be written into (`.` for a bare file name).
 fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {

@@ -1,42 +1,36 @@
 //! What this machine has, for the planner: each NVIDIA GPU's total and free memory (NVML) and
 //! the host's RAM (`/proc/meminfo`). No driver means no GPUs, not an error.
 
-use nvml_wrapper::enums::device::UsedGpuMemory;
-
+use super::monitor::{GpuMemory, read_once};
 use super::planner::GpuCapacity;
 
-/// The NVIDIA GPUs the driver reports, with the memory a render may use now: what is free
-/// plus what this process already holds (models the engine keeps loaded between jobs).
+/// Host RAM assumed where `/proc/meminfo` cannot be read.
+const FALLBACK_HOST_RAM: u64 = 16_000_000_000;
+
+impl From<&GpuMemory> for GpuCapacity {
+    /// What a render may use: what is free plus what this process already holds (models the
+    /// engine keeps loaded between jobs).
+    fn from(gpu: &GpuMemory) -> Self {
+        Self {
+            index: gpu.index,
+            name: gpu.name.clone(),
+            total_bytes: gpu.total,
+            free_bytes: (gpu.free + gpu.this_process.unwrap_or(0)).min(gpu.total),
+        }
+    }
+}
+
+/// The NVIDIA GPUs the driver reports (the monitor's reading), as the planner sees them.
 pub fn gpus() -> Vec<GpuCapacity> {
-    let Ok(nvml) = nvml_wrapper::Nvml::init() else {
-        return Vec::new();
-    };
-    let pid = std::process::id();
-    let count = nvml.device_count().unwrap_or(0);
-    (0..count)
-        .filter_map(|index| {
-            let device = nvml.device_by_index(index).ok()?;
-            let info = device.memory_info().ok()?;
-            let ours: u64 = device
-                .running_compute_processes()
-                .map(|list| {
-                    list.iter()
-                        .filter(|p| p.pid == pid)
-                        .map(|p| match p.used_gpu_memory {
-                            UsedGpuMemory::Used(bytes) => bytes,
-                            UsedGpuMemory::Unavailable => 0,
-                        })
-                        .sum()
-                })
-                .unwrap_or(0);
-            Some(GpuCapacity {
-                index,
-                name: device.name().unwrap_or_else(|_| "NVIDIA GPU".into()),
-                total_bytes: info.total,
-                free_bytes: (info.free + ours).min(info.total),
-            })
-        })
-        .collect()
+    nvml_wrapper::Nvml::init()
+        .and_then(|nvml| read_once(&nvml))
+        .map(|list| list.iter().map(GpuCapacity::from).collect())
+        .unwrap_or_default()
+}
+
+/// Available host RAM in bytes, or an assumed 16 GB where it cannot be read.
+pub fn available_host_ram() -> u64 {
+    host_ram().map_or(FALLBACK_HOST_RAM, |(_, available)| available)
 }
 
 /// Host RAM `(total, available)` in bytes; `None` where `/proc/meminfo` cannot be read.

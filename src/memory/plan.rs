@@ -64,22 +64,22 @@ impl Placement {
     pub fn kv_on_host(self) -> bool {
         matches!(self, Self::KvOnHost | Self::LayerStreamingKvOnHost)
     }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.name() == text)
-    }
 }
 
 impl std::str::FromStr for Placement {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::parse(text.trim()).ok_or_else(|| {
-            let names: Vec<_> = Self::ALL.iter().map(|p| p.name()).collect();
-            format!(
-                "`{text}` is not a placement: use one of {}",
-                names.join(", ")
-            )
-        })
+        let text = text.trim();
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == text)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|p| p.name()).collect();
+                format!(
+                    "`{text}` is not a placement: use one of {}",
+                    names.join(", ")
+                )
+            })
     }
 }
 

@@ -380,75 +380,78 @@ fn evaluate(r: &PlanRequest, placement: Placement) -> MemoryPlan {
     let vdec_w = f.vae_decoder_bytes * weight_scale;
 
     let releases = r.capabilities.releases_encoders;
-    let mut stages: Vec<(String, Parts, Vec<String>)> = Vec::new();
-    let resident_models = |parts: &mut Parts, skip: &[&str]| {
-        // Without release, every network is loaded before the first stage and stays.
-        if !releases {
-            for (name, bytes) in [
+    // A stage's parts: without release every network is loaded before the first stage and
+    // stays, and the stage adds its own working set (and its network, when released).
+    let stage = |own: &[(&str, u64)]| -> Parts {
+        let resident: &[(&str, u64)] = if releases {
+            &[]
+        } else {
+            &[
                 ("DiT weights", dit_on_device),
                 ("umT5 weights", t5_w),
                 ("wav2vec2 weights", w2v_w),
                 ("VAE encoder weights", venc_w),
                 ("VAE decoder weights", vdec_w),
-            ] {
-                if !skip.contains(&name) {
-                    parts.insert(name.into(), bytes);
-                }
-            }
-        }
+            ]
+        };
+        resident
+            .iter()
+            .chain(own)
+            .map(|&(name, bytes)| (name.to_string(), bytes))
+            .collect()
     };
-    let host_list = |p: Placement| -> Vec<String> {
-        let mut v = Vec::new();
-        if p.streams_layers() {
-            v.push("DiT layers".to_string());
-        }
-        if p.kv_on_host() {
-            v.push("KV caches".to_string());
-        }
-        v
-    };
-
-    let mut s1 = Parts::new();
-    resident_models(&mut s1, &[]);
-    s1.insert("wav2vec2 weights".into(), w2v_w);
-    s1.insert("wav2vec2 activations".into(), w2v_activations);
-    stages.push(("1 audio features".into(), s1, vec![]));
-
-    let mut s2 = Parts::new();
-    resident_models(&mut s2, &[]);
-    s2.insert("umT5 weights".into(), t5_w);
-    s2.insert("umT5 activations".into(), t5_activations);
-    stages.push(("2 prompt".into(), s2, vec![]));
-
-    let mut s3 = Parts::new();
-    resident_models(&mut s3, &[]);
-    s3.insert("VAE encoder weights".into(), venc_w);
-    s3.insert("VAE encode working set".into(), vae_encode);
-    stages.push(("3 reference encode".into(), s3, vec![]));
-
-    let mut s5 = Parts::new();
-    resident_models(&mut s5, &[]);
-    s5.insert("DiT weights".into(), dit_on_device);
-    s5.insert("KV caches".into(), kv_device);
-    s5.insert("DiT activations".into(), dit_activations);
-    if r.online_decode {
-        s5.insert("VAE decoder weights".into(), vdec_w);
-        s5.insert("VAE decode working set".into(), vae_stream_decode);
+    let mut in_host_ram = Vec::new();
+    if placement.streams_layers() {
+        in_host_ram.push("DiT layers".to_string());
     }
-    stages.push(("4-5 prefill and blocks".into(), s5, host_list(placement)));
+    if placement.kv_on_host() {
+        in_host_ram.push("KV caches".to_string());
+    }
 
+    let mut stages: Vec<(String, Parts, Vec<String>)> = vec![
+        (
+            "1 audio features".into(),
+            stage(&[
+                ("wav2vec2 weights", w2v_w),
+                ("wav2vec2 activations", w2v_activations),
+            ]),
+            vec![],
+        ),
+        (
+            "2 prompt".into(),
+            stage(&[("umT5 weights", t5_w), ("umT5 activations", t5_activations)]),
+            vec![],
+        ),
+        (
+            "3 reference encode".into(),
+            stage(&[
+                ("VAE encoder weights", venc_w),
+                ("VAE encode working set", vae_encode),
+            ]),
+            vec![],
+        ),
+    ];
+    let mut blocks = stage(&[
+        ("DiT weights", dit_on_device),
+        ("KV caches", kv_device),
+        ("DiT activations", dit_activations),
+    ]);
+    if r.online_decode {
+        blocks.insert("VAE decoder weights".into(), vdec_w);
+        blocks.insert("VAE decode working set".into(), vae_stream_decode);
+    }
+    stages.push(("4-5 prefill and blocks".into(), blocks, in_host_ram.clone()));
     if !r.online_decode {
-        let mut s6 = Parts::new();
-        resident_models(&mut s6, &[]);
+        let mut decode = stage(&[
+            ("VAE decoder weights", vdec_w),
+            ("VAE encoder weights", venc_w),
+            ("VAE decode working set", vae_deferred_decode),
+        ]);
         if !releases {
-            // The reference path keeps the DiT and caches while it decodes each clip.
-            s6.insert("DiT weights".into(), dit_on_device);
-            s6.insert("KV caches".into(), kv_device);
+            // The reference path keeps the DiT's caches while it decodes each clip.
+            decode.insert("KV caches".into(), kv_device);
         }
-        s6.insert("VAE decoder weights".into(), vdec_w);
-        s6.insert("VAE encoder weights".into(), venc_w);
-        s6.insert("VAE decode working set".into(), vae_deferred_decode);
-        stages.push(("6 clip decode".into(), s6, host_list(placement)));
+        stages.push(("6 clip decode".into(), decode, in_host_ram));
     }
 
     // The device-wide overheads.

@@ -22,9 +22,6 @@ pub enum Hardware {
     },
 }
 
-/// Host RAM assumed where `/proc/meminfo` cannot be read.
-const FALLBACK_HOST_RAM: u64 = 16_000_000_000;
-
 /// The planner's input for `settings` on a `width × height` frame.
 pub fn plan_request(
     configs: &ModelConfigs,
@@ -33,7 +30,7 @@ pub fn plan_request(
     audio_seconds: Option<f64>,
     hardware: &Hardware,
 ) -> PlanRequest {
-    let (target, host_ram_bytes) = match hardware {
+    let (gpus, host_ram_bytes) = match hardware {
         Hardware::ThisMachine { gpu } => {
             let mut gpus = match gpu {
                 Some(_) => super::machine::gpus(),
@@ -43,50 +40,37 @@ pub fn plan_request(
             if let Some(index) = gpu {
                 gpus.sort_by_key(|g| g.index != *index);
             }
-            let target = if gpus.is_empty() {
-                Target::Cpu
-            } else {
-                Target::Gpus(gpus)
-            };
-            let ram = super::machine::host_ram().map_or(FALLBACK_HOST_RAM, |(_, avail)| avail);
-            (target, ram)
+            (gpus, super::machine::available_host_ram())
         }
         Hardware::Known {
             gpus,
             host_ram_bytes,
-        } => {
-            let target = if gpus.is_empty() {
-                Target::Cpu
-            } else {
-                Target::Gpus(gpus.clone())
-            };
-            (target, *host_ram_bytes)
-        }
+        } => (gpus.clone(), *host_ram_bytes),
         Hardware::Assumed {
             gpus_gb,
             host_ram_gb,
         } => {
-            let target = if gpus_gb.is_empty() {
-                Target::Cpu
-            } else {
-                Target::Gpus(
-                    gpus_gb
-                        .iter()
-                        .enumerate()
-                        .map(|(i, gb)| {
-                            let bytes = (gb * 1e9) as u64;
-                            GpuCapacity {
-                                index: i as u32,
-                                name: format!("assumed {gb} GB GPU"),
-                                total_bytes: bytes,
-                                free_bytes: bytes,
-                            }
-                        })
-                        .collect(),
-                )
-            };
-            (target, (host_ram_gb * 1e9) as u64)
+            let gpus = gpus_gb
+                .iter()
+                .enumerate()
+                .map(|(i, gb)| {
+                    let bytes = (gb * 1e9) as u64;
+                    GpuCapacity {
+                        index: i as u32,
+                        name: format!("assumed {gb} GB GPU"),
+                        total_bytes: bytes,
+                        free_bytes: bytes,
+                    }
+                })
+                .collect();
+            (gpus, (host_ram_gb * 1e9) as u64)
         }
+    };
+    // No GPU: the CPU renders.
+    let target = if gpus.is_empty() {
+        Target::Cpu
+    } else {
+        Target::Gpus(gpus)
     };
     PlanRequest {
         footprint: ModelFootprint::from_configs(configs),

@@ -60,16 +60,10 @@ impl Default for DemoConfigs {
             num_attention_heads: 2,
             intermediate_size: 64,
             conv_dim: vec![16; 7],
-            conv_kernel: vec![10, 3, 3, 3, 3, 2, 2],
-            conv_stride: vec![5, 2, 2, 2, 2, 2, 2],
-            conv_bias: true,
-            feat_extract_norm: "layer".into(),
             num_conv_pos_embeddings: 16,
             num_conv_pos_embedding_groups: 4,
-            do_stable_layer_norm: true,
-            layer_norm_eps: 1e-5,
-            hidden_act: "gelu".into(),
-            feat_extract_activation: "gelu".into(),
+            // The released encoder's kernels, strides, norms and activations.
+            ..Wav2VecConfig::large_xlsr53()
         };
         let dit = DitConfig {
             dim: 64,

@@ -175,6 +175,8 @@ pub struct StudioApp {
     /// The memory plan of the current settings, with the key it was made for.
     pub(super) plan_cache: std::cell::RefCell<Option<(String, crate::memory::MemoryPlan)>>,
     pub(super) assume_host_ram: Option<u64>,
+    /// The last host RAM reading for the plan, and when it was taken.
+    pub(super) host_ram_reading: std::cell::Cell<Option<(std::time::Instant, u64)>>,
     /// The waveform is drawn by its WGSL shader (the window renders with wgpu).
     pub(super) shader_waveform: bool,
     /// Textures of the history's thumbnails, by render and finish time.
@@ -227,6 +229,7 @@ impl StudioApp {
             restoring: None,
             offered_jobs,
             assume_host_ram: options.assume_host_ram,
+            host_ram_reading: Default::default(),
             shader_waveform: super::waveform_gpu::install(cc.wgpu_render_state.as_ref()),
             sound: super::sound::SoundOut::open_default(f64::from(crate::settings::FPS)),
             portrait_request: 0,

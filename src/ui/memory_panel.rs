@@ -13,6 +13,8 @@ use crate::pipeline::ModelSpec;
 use super::app::StudioApp;
 
 const GB: f64 = 1e9;
+/// How long a host RAM reading serves the plan.
+const HOST_RAM_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl StudioApp {
     pub(super) fn memory_panel(&self, ui: &mut Ui) {
@@ -72,32 +74,23 @@ impl StudioApp {
             }
             _ => ((settings.size.width, settings.size.height), None),
         };
-        // Where the engine would run it: this build's CUDA support and the device setting.
-        let gpus: Vec<GpuCapacity> = match (
-            crate::engine::device::resolve(&settings.devices),
-            self.memory.latest(),
-        ) {
-            (
-                Ok(crate::engine::device::ResolvedDevice::Cuda(index)),
-                MemoryReadings::Gpus(gpus),
-            ) => {
-                let mut list: Vec<GpuCapacity> = gpus
-                    .iter()
-                    .map(|g| GpuCapacity {
-                        index: g.index,
-                        name: g.name.clone(),
-                        total_bytes: g.total,
-                        free_bytes: (g.free + g.this_process.unwrap_or(0)).min(g.total),
-                    })
-                    .collect();
+        // Where the engine would run it (`engine::device::resolve`'s rule), judged from the
+        // monitor's reading instead of asking NVML again every frame.
+        let render_gpu = match &settings.devices {
+            _ if !cfg!(feature = "cuda") => None,
+            crate::settings::DeviceChoice::Cpu => None,
+            crate::settings::DeviceChoice::Auto => Some(0),
+            crate::settings::DeviceChoice::Cuda(ids) => Some(ids.first().copied().unwrap_or(0)),
+        };
+        let gpus: Vec<GpuCapacity> = match (render_gpu, self.memory.latest()) {
+            (Some(index), MemoryReadings::Gpus(gpus)) if gpus.iter().any(|g| g.index == index) => {
+                let mut list: Vec<GpuCapacity> = gpus.iter().map(GpuCapacity::from).collect();
                 list.sort_by_key(|g| g.index != index);
                 list
             }
             _ => Vec::new(),
         };
-        let host_ram_bytes = self.assume_host_ram.unwrap_or_else(|| {
-            crate::memory::machine::host_ram().map_or(16_000_000_000, |(_, a)| a)
-        });
+        let host_ram_bytes = self.host_ram_bytes();
         let demo = self.session.model_folder.is_none();
         // Free memory moves a little all the time; round it so the plan is not redone per frame.
         let key = format!(
@@ -135,6 +128,23 @@ impl StudioApp {
         ));
         *self.plan_cache.borrow_mut() = Some((key, plan.clone()));
         plan
+    }
+
+    /// Available host RAM, read from `/proc/meminfo` at most every two seconds (this runs every
+    /// frame), or the amount the options assume.
+    fn host_ram_bytes(&self) -> u64 {
+        if let Some(bytes) = self.assume_host_ram {
+            return bytes;
+        }
+        match self.host_ram_reading.get() {
+            Some((at, bytes)) if at.elapsed() < HOST_RAM_REFRESH => bytes,
+            _ => {
+                let bytes = crate::memory::machine::available_host_ram();
+                self.host_ram_reading
+                    .set(Some((std::time::Instant::now(), bytes)));
+                bytes
+            }
+        }
     }
 
     fn plan_view(&self, ui: &mut Ui) {

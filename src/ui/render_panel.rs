@@ -23,9 +23,7 @@ fn output_target(spec: &JobSpec) -> Result<OutputTarget, String> {
         || "render".to_string(),
         |s| s.to_string_lossy().into_owned(),
     );
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let stamp = crate::media::output_path::unix_seconds();
     let dir = &spec.output_dir;
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("{}: cannot create the output folder: {e}", dir.display()))?;

@@ -397,9 +397,7 @@ impl RenderState {
             } => {
                 self.end_job(job);
                 if let Some(path) = output {
-                    let mut finished = entry(path.clone(), frames, seconds, true);
-                    finished.thumbnail = self.preview.thumbnail();
-                    history.push(finished);
+                    history.push(self.history_entry(path.clone(), frames, seconds, true));
                     announcements.push(Announcement::Finished(path));
                 }
             }
@@ -415,9 +413,7 @@ impl RenderState {
                 self.labels.remove(&job);
                 if was_active {
                     if let Some(path) = &output {
-                        let mut cancelled = entry(path.clone(), frames, 0.0, false);
-                        cancelled.thumbnail = self.preview.thumbnail();
-                        history.push(cancelled);
+                        history.push(self.history_entry(path.clone(), frames, 0.0, false));
                     }
                     announcements.push(Announcement::Cancelled(output));
                 }
@@ -433,24 +429,29 @@ impl RenderState {
         }
     }
 
+    /// The history entry of a render that ended, with a thumbnail of what the player holds.
+    fn history_entry(
+        &self,
+        output: PathBuf,
+        frames: u64,
+        seconds: f64,
+        complete: bool,
+    ) -> HistoryEntry {
+        HistoryEntry {
+            output,
+            frames,
+            seconds,
+            finished_at: crate::media::output_path::unix_seconds(),
+            complete,
+            thumbnail: self.preview.thumbnail(),
+        }
+    }
+
     fn end_job(&mut self, job: JobId) {
         self.specs.remove(&job);
         if self.active.as_ref().is_some_and(|a| a.id == job) {
             self.active = None;
         }
-    }
-}
-
-fn entry(output: PathBuf, frames: u64, seconds: f64, complete: bool) -> HistoryEntry {
-    HistoryEntry {
-        output,
-        frames,
-        seconds,
-        finished_at: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        complete,
-        thumbnail: None,
     }
 }
 
