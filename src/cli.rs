@@ -67,6 +67,33 @@ pub struct BenchArgs {
     /// One JSON object per measurement on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Which implementation of the hot ops to time: the fastest this build has for the device
+    /// (`fast`, the default) or plain burn (`burn`).
+    #[arg(long, value_enum)]
+    pub kernels: Option<KernelsArg>,
+    /// Time the GEMMs and attention only, not the DiT layer and the 40-layer call (which need
+    /// about 45 GB of GPU memory at full size).
+    #[arg(long)]
+    pub kernels_only: bool,
+    /// Time fp8 linears as well (not in this build yet: refused with a message).
+    #[arg(long)]
+    pub fp8: bool,
+}
+
+/// `bench --kernels` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KernelsArg {
+    Fast,
+    Burn,
+}
+
+impl From<KernelsArg> for crate::kernels::KernelChoice {
+    fn from(arg: KernelsArg) -> Self {
+        match arg {
+            KernelsArg::Fast => crate::kernels::KernelChoice::Fast,
+            KernelsArg::Burn => crate::kernels::KernelChoice::Burn,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -299,6 +326,10 @@ pub struct SettingsArgs {
     /// layer-streaming-kv-host (default: the fastest that fits, as `plan` shows).
     #[arg(long)]
     pub placement: Option<crate::memory::Placement>,
+    /// Denoise four consecutive blocks together, each at its own step, in one DiT call (the
+    /// same frames; larger GPU products, and each streamed weight serves four blocks).
+    #[arg(long = "step-batched", alias = "step_batched")]
+    pub step_batched: bool,
     /// H.264 quality: 0 (lossless) to 51 (worst); 18 looks lossless.
     #[arg(long)]
     pub crf: Option<u8>,
@@ -372,6 +403,9 @@ impl SettingsArgs {
         }
         if let Some(p) = self.placement {
             settings.placement = Some(p);
+        }
+        if self.step_batched {
+            settings.step_batched = true;
         }
         if let Some(v) = self.vram_budget_gb {
             settings.vram_budget_gb = Some(v);

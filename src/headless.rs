@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod bench;
+pub mod bench_model;
 pub mod plan;
 
 use std::io::Write;

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod gpu;
 pub mod headless;
 pub mod inputs;
+pub mod kernels;
 pub mod media;
 pub mod memory;
 pub mod model;

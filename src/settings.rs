@@ -214,6 +214,10 @@ pub struct GenerationSettings {
     pub vram_budget_gb: Option<f64>,
     /// Forces a memory placement; unset = the planner picks the fastest that fits.
     pub placement: Option<crate::memory::Placement>,
+    /// Run the four denoising steps of four consecutive blocks as one DiT call (TPP's
+    /// schedule on one GPU): the same frames, every weight read once per four block-steps,
+    /// and the first frames three calls later.
+    pub step_batched: bool,
     /// H.264 constant rate factor of the MP4 (0 = lossless, 51 = worst; 18 looks lossless).
     pub video_crf: u8,
     pub audio_sync: AudioSync,
@@ -236,6 +240,7 @@ impl Default for GenerationSettings {
             devices: DeviceChoice::Auto,
             vram_budget_gb: None,
             placement: None,
+            step_batched: false,
             video_crf: 18,
             audio_sync: AudioSync::Reference,
         }

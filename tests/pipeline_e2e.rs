@@ -16,7 +16,7 @@ use avatar_studio::pipeline::{
 };
 use avatar_studio::weights::loader::TensorSource;
 use avatar_studio::weights::{LoraAdapter, StFile, WeightSet, load_dit};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
 use common::encoder_fixtures::{component_config, fixture, manifest};
 use common::fixtures::{Diff, TestBackend, device, dit_config, values};
 
@@ -153,6 +153,38 @@ fn check(name: &str, actual: Tensor<B, 4>, expected: Tensor<B, 4>, atol: f64, re
 
 #[test]
 fn pipeline_reproduces_the_reference_run() {
+    let sequential = reference_run(false);
+    // TPP's step-batched schedule (four blocks at four steps in one DiT call) must make the
+    // same frames as the sequential one: checked against the fixture, and against each other.
+    let batched = reference_run(true);
+    let (max, _) = max_and_rel(&batched, &sequential);
+    println!("step-batched vs sequential frames: max abs {max:.3e}");
+    assert!(
+        max <= 1e-5,
+        "the step-batched schedule changed the frames (max abs {max:e})"
+    );
+}
+
+/// (max abs difference, relative L2) of two videos.
+fn max_and_rel(a: &Tensor<B, 4>, b: &Tensor<B, 4>) -> (f64, f64) {
+    let diff = a.clone() - b.clone();
+    let max = diff.clone().abs().max().into_scalar().elem::<f64>();
+    let num = diff.powi_scalar(2).sum().into_scalar().elem::<f64>();
+    let den = b.clone().powi_scalar(2).sum().into_scalar().elem::<f64>();
+    (max, (num / den.max(1e-30)).sqrt())
+}
+
+/// Renders the fixtures' e2e run with its recorded noise and offsets, checks the clip latents
+/// and the video against the reference, and returns the video.
+fn reference_run(step_batched: bool) -> Tensor<B, 4> {
+    println!(
+        "schedule: {}",
+        if step_batched {
+            "step-batched"
+        } else {
+            "sequential"
+        }
+    );
     let io = st("e2e/e2e.safetensors");
     let (dtype, shape, bytes) = io.raw("image_uint8").expect("image");
     assert_eq!(dtype, "U8");
@@ -181,6 +213,7 @@ fn pipeline_reproduces_the_reference_run() {
         frames_per_clip: config_usize("infer_frames"),
         steps: config_usize("sampling_steps"),
         decode: DecodeMode::ClipContext,
+        step_batched,
     };
     let (_, offsets) = io.load_i64("rd_per_call").expect("rd_per_call");
     let mut recorded = Recorded {
@@ -221,5 +254,6 @@ fn pipeline_reproduces_the_reference_run() {
     );
     assert_eq!(outcome.frames_delivered, outcome.shape.frames);
     assert_eq!(hooks.first_frames[0], 0);
-    check("video", ours, expected_video, 3e-3, 1e-4);
+    check("video", ours.clone(), expected_video, 3e-3, 1e-4);
+    ours
 }

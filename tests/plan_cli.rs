@@ -145,7 +145,9 @@ fn bench_times_each_kernel_and_reports_throughput() {
             "gemm_1584x640x1728",
             "gemm_396x640x640",
             "attn_396:1914",
-            "attn_1584:1584"
+            "attn_1584:1584",
+            "block_198:947",
+            "forward5_198:947"
         ]
     );
     for m in &lines {
@@ -153,4 +155,9 @@ fn bench_times_each_kernel_and_reports_throughput() {
         assert!(m["cold_ms"].as_f64().is_some_and(|v| v > 0.0), "{m}");
         assert!(m["tflops"].as_f64().is_some_and(|v| v > 0.0), "{m}");
     }
+    let call = &lines[lines.len() - 1];
+    assert!(
+        call["output_fps"].as_f64().is_some_and(|v| v > 0.0),
+        "{call}"
+    );
 }

@@ -2,7 +2,9 @@
 //! shapes of a 14B block and attention at the streaming call's 3168 queries against 15312 keys
 //! and at 12672:12672 — so they can be set beside PyTorch's (`../shared/bench/torch_dit.py`)
 //! measured in the same command. The first call of each shape (kernel compilation and autotune)
-//! is reported apart from the warm mean.
+//! is reported apart from the warm mean. Then, unless `--kernels-only`, one DiT layer at
+//! 3168:15312 and the whole 40-layer streaming call at 704×384 with random 14B weights
+//! (`bench_model`). `--kernels burn` times plain burn instead of the CUDA kernels.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -13,7 +15,7 @@ use burn::tensor::{Distribution, Tensor};
 
 use crate::cli::BenchArgs;
 use crate::engine::device::{ResolvedDevice, resolve};
-use crate::model::layers::attention;
+use crate::kernels::{Activation, hot_ops};
 
 /// Heads and head width of the 14B DiT.
 const HEADS: usize = 40;
@@ -28,9 +30,22 @@ pub struct Measurement {
     /// Mean of the timed calls after two warm-up calls.
     pub ms: f64,
     pub tflops: f64,
+    /// For a whole streaming call: the output frames per second one GPU could sustain at this
+    /// speed (12 frames per 4 calls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_fps: Option<f64>,
 }
 
 pub fn bench_command(args: &BenchArgs) -> ExitCode {
+    if args.fp8 {
+        eprintln!(
+            "error: fp8 linears are not in this build yet; `bench` measures bf16 only (drop --fp8)"
+        );
+        return ExitCode::from(2);
+    }
+    if let Some(choice) = args.kernels {
+        crate::kernels::set_kernel_choice(choice.into());
+    }
     let device = match resolve(&args.device) {
         Ok(device) => device,
         Err(e) => {
@@ -48,24 +63,35 @@ pub fn bench_command(args: &BenchArgs) -> ExitCode {
         } else {
             writeln!(
                 out,
-                "{:<28} {:>10.3} ms {:>9.2} TFLOP/s   (cold {:.1} ms)",
-                m.name, m.ms, m.tflops, m.cold_ms
+                "{:<28} {:>10.3} ms {:>9.2} TFLOP/s   (cold {:.1} ms){}",
+                m.name,
+                m.ms,
+                m.tflops,
+                m.cold_ms,
+                m.output_fps
+                    .map(|fps| format!("   → {fps:.1} output frames/s"))
+                    .unwrap_or_default()
             )
         };
     };
     if !args.json {
         let _ = writeln!(
             std::io::stdout(),
-            "bench on {} ({}), {} timed calls",
+            "bench on {} ({}), {} timed calls, {} kernels",
             device.name(),
             device.precision(),
-            iters
+            iters,
+            kernels_name(&device)
         );
     }
     match device {
-        ResolvedDevice::Cpu => {
-            run::<burn::backend::Flex>(&Default::default(), scale, iters, &print)
-        }
+        ResolvedDevice::Cpu => run::<burn::backend::Flex>(
+            &Default::default(),
+            scale,
+            iters,
+            !args.kernels_only,
+            &print,
+        ),
         #[cfg(feature = "cuda")]
         ResolvedDevice::Cuda(index) => {
             crate::gpu::configure_user_kernel_caches();
@@ -73,6 +99,7 @@ pub fn bench_command(args: &BenchArgs) -> ExitCode {
                 &burn_cuda::CudaDevice::new(index as usize),
                 scale,
                 iters,
+                !args.kernels_only,
                 &print,
             )
         }
@@ -86,11 +113,20 @@ pub fn bench_command(args: &BenchArgs) -> ExitCode {
 }
 
 /// Times every kernel on `device`, sizes divided by `scale`.
-fn run<B: Backend>(device: &B::Device, scale: usize, iters: u32, print: &dyn Fn(&Measurement)) {
+fn run<B: Backend>(
+    device: &B::Device,
+    scale: usize,
+    iters: u32,
+    with_model: bool,
+    print: &dyn Fn(&Measurement),
+) {
+    let ops = hot_ops::<B>();
     for (m, k, n) in [(8192, 8192, 8192), (12672, 5120, 13824), (3168, 5120, 5120)] {
         let (m, k, n) = (m / scale, k / scale, n / scale);
         let a = Tensor::<B, 2>::random([m, k], Distribution::Normal(0.0, 1.0), device);
-        let b = Tensor::<B, 2>::random([k, n], Distribution::Normal(0.0, 1.0), device);
+        // Stored `[out, in]` and used transposed, as the DiT's layers keep their weights.
+        let w_t =
+            Tensor::<B, 2>::random([n, k], Distribution::Normal(0.0, 1.0), device).transpose();
         let flops = 2.0 * (m * k * n) as f64;
         print(&time::<B>(
             &format!("gemm_{m}x{k}x{n}"),
@@ -98,28 +134,21 @@ fn run<B: Backend>(device: &B::Device, scale: usize, iters: u32, print: &dyn Fn(
             device,
             iters * 4,
             || {
-                let _ = a.clone().matmul(b.clone());
+                let _ = ops.linear(a.clone(), &w_t, None, Activation::None);
             },
         ));
     }
     let heads = (HEADS / scale).max(1);
     for (queries, keys) in [(3168, 15312), (12672, 12672)] {
         let (queries, keys) = (queries / scale, keys / scale);
-        let q = Tensor::<B, 4>::random(
-            [1, queries, heads, HEAD_DIM],
-            Distribution::Normal(0.0, 1.0),
-            device,
-        );
-        let k = Tensor::<B, 4>::random(
-            [1, keys, heads, HEAD_DIM],
-            Distribution::Normal(0.0, 1.0),
-            device,
-        );
-        let v = Tensor::<B, 4>::random(
-            [1, keys, heads, HEAD_DIM],
-            Distribution::Normal(0.0, 1.0),
-            device,
-        );
+        let random = |len: usize| {
+            Tensor::<B, 4>::random(
+                [1, len, heads, HEAD_DIM],
+                Distribution::Normal(0.0, 1.0),
+                device,
+            )
+        };
+        let (q, k, v) = (random(queries), random(keys), random(keys));
         let flops = 4.0 * (queries * keys * heads * HEAD_DIM) as f64;
         print(&time::<B>(
             &format!("attn_{queries}:{keys}"),
@@ -127,9 +156,26 @@ fn run<B: Backend>(device: &B::Device, scale: usize, iters: u32, print: &dyn Fn(
             device,
             iters,
             || {
-                let _ = attention(q.clone(), k.clone(), v.clone());
+                let _ = ops.attention(q.clone(), k.clone(), v.clone());
             },
         ));
+    }
+    if with_model {
+        let timer = |name: &str, flops: f64, calls: u32, f: &dyn Fn()| {
+            time::<B>(name, flops, device, calls, f)
+        };
+        super::bench_model::run::<B>(device, scale, iters, &timer, print);
+    }
+}
+
+/// The implementation `bench` times on `device`.
+fn kernels_name(device: &ResolvedDevice) -> &'static str {
+    match device {
+        ResolvedDevice::Cpu => hot_ops::<burn::backend::Flex>().name(),
+        #[cfg(feature = "cuda")]
+        ResolvedDevice::Cuda(_) => hot_ops::<burn_cuda::Cuda<half::bf16, i32>>().name(),
+        #[cfg(not(feature = "cuda"))]
+        ResolvedDevice::Cuda(_) => "none",
     }
 }
 
@@ -162,5 +208,6 @@ fn time<B: Backend>(
         cold_ms,
         ms,
         tflops: flops / (ms * 1e-3) / 1e12,
+        output_fps: None,
     }
 }

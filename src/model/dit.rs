@@ -67,6 +67,18 @@ pub struct StreamInput<B: Backend> {
     pub ref_offset: i64,
 }
 
+/// What the transformer layers of one streaming call share (see
+/// [`DitModel::stream_layer_inputs`]).
+#[derive(Debug, Clone)]
+pub struct StreamLayerInputs<B: Backend> {
+    rope: RopeTable<B>,
+    cond_rope: RopeTable<B>,
+    time: TimeConditioning<B>,
+    /// `[frames, 6, dim]`
+    modulation: Tensor<B, 3>,
+    current_start: usize,
+}
+
 /// Intermediate activations of one call (`[tokens, dim]` each), for debugging and parity.
 #[derive(Debug, Clone, Default)]
 pub struct DitTrace<B: Backend> {
@@ -159,50 +171,69 @@ impl<B: Backend> DitBlock<B> {
         })
     }
 
+    /// Self-attention over `x`, whose tokens are split into `modes.len()` equal runs: each run
+    /// is one block call with its own RoPE, cache and keys (a step-batched call has several);
+    /// the projections run once over all of them.
     fn self_attention(
         &self,
         layer: usize,
         x: Tensor<B, 2>,
         heads: usize,
-        mode: SelfAttentionMode<'_, B>,
+        modes: &mut [SelfAttentionMode<'_, B>],
     ) -> Tensor<B, 2> {
         let [tokens, dim] = x.dims();
         let head_dim = dim / heads;
-        let q = self
-            .self_norm_q
-            .forward(self.self_q.forward(x.clone()))
-            .reshape([tokens, heads, head_dim]);
-        let k = self
-            .self_norm_k
-            .forward(self.self_k.forward(x.clone()))
-            .reshape([tokens, heads, head_dim]);
-        let v = self.self_v.forward(x).reshape([tokens, heads, head_dim]);
-        let (q, keys, values) = match mode {
-            SelfAttentionMode::Sink { rope, cond } => {
-                cond.write(layer, k.clone(), v.clone());
-                (rope.apply(q), rope.apply(k), v)
-            }
-            SelfAttentionMode::Stream {
-                rope,
-                cond_rope,
-                ring,
-                cond,
-                current_start,
-            } => {
-                let slot = ring.slot(current_start, tokens);
-                let (ring_k, ring_v) = ring.write_and_read(layer, slot, rope.apply(k), v);
-                let (cond_k, cond_v) = cond.read(layer);
-                let keys = Tensor::cat(vec![ring_k, cond_rope.apply(cond_k)], 0);
-                let values = Tensor::cat(vec![ring_v, cond_v], 0);
-                (rope.apply(q), keys, values)
-            }
+        let q_all = self.self_norm_q.forward(self.self_q.forward(x.clone()));
+        let k_all = self.self_norm_k.forward(self.self_k.forward(x.clone()));
+        let v_all = self.self_v.forward(x);
+        let runs = modes.len().max(1);
+        let run_tokens = tokens / runs;
+        let mut outputs = Vec::with_capacity(runs);
+        for (index, mode) in modes.iter_mut().enumerate() {
+            let run = |t: &Tensor<B, 2>| {
+                let t = if runs == 1 {
+                    t.clone()
+                } else {
+                    t.clone().narrow(0, index * run_tokens, run_tokens)
+                };
+                t.reshape([run_tokens, heads, head_dim])
+            };
+            let (q, k, v) = (run(&q_all), run(&k_all), run(&v_all));
+            let (q, keys, values) = match mode {
+                SelfAttentionMode::Sink { rope, cond } => {
+                    cond.write(layer, k.clone(), v.clone());
+                    (rope.apply(q), rope.apply(k), v)
+                }
+                SelfAttentionMode::Stream {
+                    rope,
+                    cond_rope,
+                    ring,
+                    cond,
+                    current_start,
+                } => {
+                    let slot = ring.slot(*current_start, run_tokens);
+                    let (ring_k, ring_v) = ring.write_and_read(layer, slot, rope.apply(k), v);
+                    let (cond_k, cond_v) = cond.read(layer);
+                    let keys = Tensor::cat(vec![ring_k, cond_rope.apply(cond_k)], 0);
+                    let values = Tensor::cat(vec![ring_v, cond_v], 0);
+                    (rope.apply(q), keys, values)
+                }
+            };
+            outputs.push(
+                attention(
+                    q.unsqueeze_dim(0),
+                    keys.unsqueeze_dim(0),
+                    values.unsqueeze_dim(0),
+                )
+                .reshape([run_tokens, dim]),
+            );
+        }
+        let out = if outputs.len() == 1 {
+            outputs.remove(0)
+        } else {
+            Tensor::cat(outputs, 0)
         };
-        let out = attention(
-            q.unsqueeze_dim(0),
-            keys.unsqueeze_dim(0),
-            values.unsqueeze_dim(0),
-        );
-        self.self_o.forward(out.reshape([tokens, dim]))
+        self.self_o.forward(out)
     }
 
     fn cross_attention(
@@ -231,7 +262,7 @@ impl<B: Backend> DitBlock<B> {
         modulation: Tensor<B, 3>,
         text: &(Tensor<B, 4>, Tensor<B, 4>),
         settings: BlockSettings,
-        mode: SelfAttentionMode<'_, B>,
+        modes: &mut [SelfAttentionMode<'_, B>],
     ) -> Tensor<B, 2> {
         let BlockSettings {
             heads,
@@ -247,7 +278,7 @@ impl<B: Backend> DitBlock<B> {
         let flat = |t: Tensor<B, 3>| t.reshape([tokens, dim]);
 
         let normed = layer_norm(grouped(x.clone()), eps) * (chunk(1) + 1.0) + chunk(0);
-        let y = self.self_attention(layer, flat(normed), heads, mode);
+        let y = self.self_attention(layer, flat(normed), heads, modes);
         let x = grouped(x) + grouped(y) * chunk(2);
 
         let norm3_in = if numerics.round_norm3_bf16 {
@@ -264,9 +295,10 @@ impl<B: Backend> DitBlock<B> {
         let x = x + grouped(self.cross_attention(flat(norm3_out), heads, text));
 
         let normed = layer_norm(x.clone(), eps) * (chunk(4) + 1.0) + chunk(3);
-        let y = self
-            .ffn_out
-            .forward(gelu_approximate(self.ffn_in.forward(normed)));
+        let y = self.ffn_out.forward(
+            self.ffn_in
+                .forward_activated(normed, crate::kernels::Activation::GeluTanh),
+        );
         flat(x + y * chunk(5))
     }
 }
@@ -562,10 +594,10 @@ impl<B: Backend> DitModel<B> {
                 modulation.clone(),
                 &text.layers[layer],
                 self.block_settings(),
-                SelfAttentionMode::Sink {
+                &mut [SelfAttentionMode::Sink {
                     rope: &rope,
                     cond: &mut *cond,
-                },
+                }],
             );
             if let Some(trace) = trace.as_deref_mut() {
                 trace.block_outputs.push(x.clone());
@@ -597,41 +629,25 @@ impl<B: Backend> DitModel<B> {
     ) -> Tensor<B, 4> {
         let [_, frames, h, w] = input.latents.dims();
         let geometry = self.config.geometry(h, w);
-        let dim = self.config.dim;
         let (tokens, grid) = self.patch_embedding.forward(input.latents);
         let (pose, _) = self.cond_encoder.forward(input.cond_states);
         let x = tokens + pose + self.cond_mask.clone().narrow(0, MASK_NOISY, 1);
 
         let audio: AudioTokens<B> = self.audio_encoder.tokens(input.audio);
-        let first_frame = (input.current_start / geometry.frame_tokens) as i64;
-        let rope = self.block_rope(&geometry, first_frame, frames);
-        let cond_rope = self.cond_rope(&geometry, self.ref_roll(first_frame, input.ref_offset));
-        let time = self.time_conditioning(&vec![input.timestep; frames]);
-        let modulation = time
-            .projection
-            .clone()
-            .narrow(0, 0, 1)
-            .reshape([frames, 6, dim]);
+        let layer_inputs = self.stream_layer_inputs(
+            &geometry,
+            frames,
+            input.timestep,
+            input.current_start,
+            input.ref_offset,
+        );
 
         let mut x = x;
         if let Some(trace) = trace.as_deref_mut() {
             trace.block_input = Some(x.clone());
         }
-        for (layer, block) in self.blocks.iter().enumerate() {
-            x = block.forward(
-                layer,
-                x,
-                modulation.clone(),
-                &text.layers[layer],
-                self.block_settings(),
-                SelfAttentionMode::Stream {
-                    rope: &rope,
-                    cond_rope: &cond_rope,
-                    ring: &mut *ring,
-                    cond,
-                    current_start: input.current_start,
-                },
-            );
+        for layer in 0..self.blocks.len() {
+            x = self.stream_layer(layer, x, &layer_inputs, ring, cond, text);
             if let Some(trace) = trace.as_deref_mut() {
                 trace.block_outputs.push(x.clone());
             }
@@ -642,12 +658,159 @@ impl<B: Backend> DitModel<B> {
                 trace.after_audio.push(x.clone());
             }
         }
-        let head_time = time.embedding.narrow(0, 0, frames);
+        let head_time = layer_inputs.time.embedding.narrow(0, 0, frames);
         let head = self.head_forward(x, head_time);
         if let Some(trace) = trace {
             trace.head = Some(head.clone());
         }
         self.unpatchify(head, grid)
+    }
+
+    /// Several streaming calls through the transformer together: each call keeps its own
+    /// input, RoPE, timestep and ring (in the step-batched schedule these are consecutive
+    /// blocks at different denoising steps, each with its step's ring), while every linear
+    /// layer runs once over all their tokens, so each weight is read once for all of them.
+    /// Returns each call's velocity, in order, equal to what [`Self::forward_block`] gives for
+    /// that call alone. Calls of different sizes run one after another.
+    pub fn forward_blocks(
+        &self,
+        calls: Vec<(StreamInput<B>, &mut RingCache<B>)>,
+        cond: &CondCache<B>,
+        text: &TextContext<B>,
+    ) -> Vec<Tensor<B, 4>> {
+        let same_size = calls
+            .windows(2)
+            .all(|pair| pair[0].0.latents.dims() == pair[1].0.latents.dims());
+        if calls.len() <= 1 || !same_size {
+            return calls
+                .into_iter()
+                .map(|(input, ring)| self.forward_block(input, ring, cond, text))
+                .collect();
+        }
+        let [_, frames, h, w] = calls[0].0.latents.dims();
+        let geometry = self.config.geometry(h, w);
+        let mut hidden = Vec::with_capacity(calls.len());
+        let mut audio = Vec::with_capacity(calls.len());
+        let mut layer_inputs = Vec::with_capacity(calls.len());
+        let mut grids = Vec::with_capacity(calls.len());
+        let mut rings = Vec::with_capacity(calls.len());
+        for (input, ring) in calls {
+            let (tokens, grid) = self.patch_embedding.forward(input.latents);
+            let (pose, _) = self.cond_encoder.forward(input.cond_states);
+            hidden.push(tokens + pose + self.cond_mask.clone().narrow(0, MASK_NOISY, 1));
+            audio.push(self.audio_encoder.tokens(input.audio));
+            layer_inputs.push(self.stream_layer_inputs(
+                &geometry,
+                frames,
+                input.timestep,
+                input.current_start,
+                input.ref_offset,
+            ));
+            grids.push(grid);
+            rings.push(ring);
+        }
+        let run_tokens = hidden[0].dims()[0];
+        let runs = hidden.len();
+        let mut x = Tensor::cat(hidden, 0);
+        let modulation = Tensor::cat(
+            layer_inputs.iter().map(|l| l.modulation.clone()).collect(),
+            0,
+        );
+        for (layer, block) in self.blocks.iter().enumerate() {
+            let mut modes: Vec<SelfAttentionMode<'_, B>> = rings
+                .iter_mut()
+                .zip(&layer_inputs)
+                .map(|(ring, inputs)| SelfAttentionMode::Stream {
+                    rope: &inputs.rope,
+                    cond_rope: &inputs.cond_rope,
+                    ring: &mut **ring,
+                    cond,
+                    current_start: inputs.current_start,
+                })
+                .collect();
+            x = block.forward(
+                layer,
+                x,
+                modulation.clone(),
+                &text.layers[layer],
+                self.block_settings(),
+                &mut modes,
+            );
+            if let Some(index) = self.config.injector_index(layer) {
+                let injected = (0..runs)
+                    .map(|run| {
+                        let part = x.clone().narrow(0, run * run_tokens, run_tokens);
+                        part.clone() + self.audio_injectors[index].forward(part, &audio[run])
+                    })
+                    .collect();
+                x = Tensor::cat(injected, 0);
+            }
+        }
+        (0..runs)
+            .map(|run| {
+                let part = x.clone().narrow(0, run * run_tokens, run_tokens);
+                let head_time = layer_inputs[run]
+                    .time
+                    .embedding
+                    .clone()
+                    .narrow(0, 0, frames);
+                self.unpatchify(self.head_forward(part, head_time), grids[run])
+            })
+            .collect()
+    }
+
+    /// What every transformer layer of one streaming call shares: RoPE tables, the timestep
+    /// modulation and where the block sits in the video.
+    pub fn stream_layer_inputs(
+        &self,
+        geometry: &Geometry,
+        frames: usize,
+        timestep: f32,
+        current_start: usize,
+        ref_offset: i64,
+    ) -> StreamLayerInputs<B> {
+        let first_frame = (current_start / geometry.frame_tokens) as i64;
+        let time = self.time_conditioning(&vec![timestep; frames]);
+        let modulation =
+            time.projection
+                .clone()
+                .narrow(0, 0, 1)
+                .reshape([frames, 6, self.config.dim]);
+        StreamLayerInputs {
+            rope: self.block_rope(geometry, first_frame, frames),
+            cond_rope: self.cond_rope(geometry, self.ref_roll(first_frame, ref_offset)),
+            time,
+            modulation,
+            current_start,
+        }
+    }
+
+    /// Transformer layer `layer` of a streaming call on hidden states `x` (`[tokens, dim]`),
+    /// without the audio injection that follows some layers. `forward_block` runs these in
+    /// turn; `bench` times one alone.
+    pub fn stream_layer(
+        &self,
+        layer: usize,
+        x: Tensor<B, 2>,
+        inputs: &StreamLayerInputs<B>,
+        ring: &mut RingCache<B>,
+        cond: &CondCache<B>,
+        text: &TextContext<B>,
+    ) -> Tensor<B, 2> {
+        self.blocks[layer].forward(
+            layer,
+            x,
+            inputs.modulation.clone(),
+            &text.layers[layer],
+            self.block_settings(),
+            &mut [SelfAttentionMode::Stream {
+                rope: &inputs.rope,
+                cond_rope: &inputs.cond_rope,
+                ring,
+                cond,
+                current_start: inputs.current_start,
+            }],
+        )
     }
 
     /// Head: per-frame shift / scale from `head.modulation + e`, then the output linear.

@@ -1,8 +1,9 @@
 //! Small building blocks shared by the DiT modules: linear layers, norms, attention,
 //! kernel-equals-stride 3D convolutions, causal 1D convolutions and precision rounding.
 
-use burn::tensor::activation::softmax;
 use burn::tensor::{FloatDType, Int, Tensor, TensorData, backend::Backend};
+
+use crate::kernels::{Activation, hot_ops};
 
 /// Supplies parameters by state-dict key while a model is built (implemented by the
 /// checkpoint loader in `crate::weights`; tests may implement it over anything).
@@ -48,14 +49,24 @@ impl<B: Backend> Linear<B> {
 
     /// Applies the layer to the last dimension of a rank-`D` tensor.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        self.forward_activated(x, Activation::None)
+    }
+
+    /// `activation(layer(x))`, fused where the backend's kernels allow.
+    pub fn forward_activated<const D: usize>(
+        &self,
+        x: Tensor<B, D>,
+        activation: Activation,
+    ) -> Tensor<B, D> {
         let dims = x.dims();
         let in_features = dims[D - 1];
         let rows = x.shape().num_elements() / in_features.max(1);
-        let y = x.reshape([rows, in_features]).matmul(self.weight_t.clone());
-        let y = match &self.bias {
-            Some(bias) => y + bias.clone().unsqueeze_dim(0),
-            None => y,
-        };
+        let y = hot_ops::<B>().linear(
+            x.reshape([rows, in_features]),
+            &self.weight_t,
+            self.bias.as_ref(),
+            activation,
+        );
         let mut out_dims = dims;
         out_dims[D - 1] = self.weight_t.dims()[1];
         y.reshape(out_dims)
@@ -130,33 +141,10 @@ pub fn round_to_bf16<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D
     x.cast(FloatDType::BF16).cast(FloatDType::F32)
 }
 
-/// Largest attention score matrix materialised at once (elements); bigger problems are split
-/// over heads so that a 14B streaming call does not need the full `[heads, Lq, Lk]` at once.
-const MAX_SCORE_ELEMENTS: usize = 1 << 28;
-
 /// Scaled dot-product attention without mask. Inputs are `[batch, len, heads, head_dim]`;
-/// the output is `[batch, len_q, heads·head_dim]`.
+/// the output is `[batch, len_q, heads·head_dim]`. Runs on the backend's [`hot_ops`].
 pub fn attention<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 3> {
-    let [batch, len_q, heads, head_dim] = q.dims();
-    let len_k = k.dims()[1];
-    let per_head = (batch * len_q * len_k).max(1);
-    let heads_per_chunk = (MAX_SCORE_ELEMENTS / per_head).clamp(1, heads.max(1));
-    let scale = 1.0 / (head_dim as f64).sqrt();
-    let q = q.swap_dims(1, 2);
-    let k = k.swap_dims(1, 2);
-    let v = v.swap_dims(1, 2);
-    let mut outputs = Vec::with_capacity(heads.div_ceil(heads_per_chunk));
-    for first in (0..heads).step_by(heads_per_chunk) {
-        let count = heads_per_chunk.min(heads - first);
-        let qh = q.clone().narrow(1, first, count);
-        let kh = k.clone().narrow(1, first, count);
-        let vh = v.clone().narrow(1, first, count);
-        let scores = qh.matmul(kh.transpose()).mul_scalar(scale);
-        outputs.push(softmax(scores, 3).matmul(vh));
-    }
-    Tensor::cat(outputs, 1)
-        .swap_dims(1, 2)
-        .reshape([batch, len_q, heads * head_dim])
+    hot_ops::<B>().attention(q, k, v)
 }
 
 /// A 3D convolution whose stride equals its kernel (patchify), as one matmul.

@@ -179,44 +179,87 @@ struct ClipLoop<'a, B: Backend> {
     calls: usize,
 }
 
+/// A block on its way through the denoising steps.
+struct InFlight<B: Backend> {
+    clip: usize,
+    block: usize,
+    /// Its latents after `step` steps.
+    x: Tensor<B, 4>,
+    step: usize,
+}
+
 impl<B: Backend> ClipLoop<'_, B> {
-    /// Denoises block `block` of clip `clip` from its noise: every step with its own ring.
-    fn denoise_block(
-        &mut self,
-        clip: usize,
-        block: usize,
-        noise: Tensor<B, 4>,
-        text: &crate::model::TextContext<B>,
+    /// The DiT input of block `block` of clip `clip` at denoising step `step`.
+    fn stream_input(
+        &self,
+        flight: &InFlight<B>,
         randomness: &mut dyn Randomness<B>,
-    ) -> Tensor<B, 4> {
+    ) -> StreamInput<B> {
         let config = self.models.dit.config();
         let fpb = config.frames_per_block;
         let frame_tokens = config
             .geometry(self.shape.latent_height, self.shape.latent_width)
             .frame_tokens;
         let video_per_block = self.request.frames_per_clip / self.shape.blocks_per_clip;
-        let audio_start = clip * self.request.frames_per_clip + block * video_per_block;
-        let block_index = clip * self.shape.blocks_per_clip + block;
-        let mut x = noise;
-        for step in 0..self.schedule.steps() {
-            let input = StreamInput {
-                latents: x.clone(),
-                timestep: self.schedule.timesteps[step],
-                cond_states: self.cond_states.clone(),
-                audio: self.audio.clone().narrow(2, audio_start, video_per_block),
-                current_start: block_index * fpb * frame_tokens,
-                ref_offset: randomness.ref_offset(self.calls, config.ref_offset_range),
-            };
-            self.calls += 1;
-            let v = self.models.dit.forward_block(
-                input,
-                &mut self.cache.steps[step],
-                &self.cache.cond,
-                text,
-            );
-            x = self.schedule.euler_step(step, x, v);
+        let audio_start =
+            flight.clip * self.request.frames_per_clip + flight.block * video_per_block;
+        let block_index = flight.clip * self.shape.blocks_per_clip + flight.block;
+        // Calls are numbered in the sequential order (every step of a block before the next
+        // block), whatever order they run in, so both schedules draw the same offsets.
+        let call = block_index * self.schedule.steps() + flight.step;
+        StreamInput {
+            latents: flight.x.clone(),
+            timestep: self.schedule.timesteps[flight.step],
+            cond_states: self.cond_states.clone(),
+            audio: self.audio.clone().narrow(2, audio_start, video_per_block),
+            current_start: block_index * fpb * frame_tokens,
+            ref_offset: randomness.ref_offset(call, config.ref_offset_range),
         }
-        x
+    }
+
+    /// One tick: every block in flight takes its next denoising step, with its step's ring —
+    /// one DiT call per block (sequential schedule) or one call for all (step-batched).
+    fn tick(
+        &mut self,
+        flights: &mut [InFlight<B>],
+        text: &crate::model::TextContext<B>,
+        randomness: &mut dyn Randomness<B>,
+    ) {
+        let inputs: Vec<StreamInput<B>> = flights
+            .iter()
+            .map(|flight| self.stream_input(flight, randomness))
+            .collect();
+        self.calls += inputs.len();
+        let steps: Vec<usize> = flights.iter().map(|f| f.step).collect();
+        let velocities = if inputs.len() == 1 {
+            let input = inputs.into_iter().next().into_iter();
+            input
+                .map(|input| {
+                    self.models.dit.forward_block(
+                        input,
+                        &mut self.cache.steps[steps[0]],
+                        &self.cache.cond,
+                        text,
+                    )
+                })
+                .collect()
+        } else {
+            // Blocks in flight are at distinct steps, so each borrows a different ring.
+            let mut rings: Vec<Option<&mut crate::model::RingCache<B>>> =
+                self.cache.steps.iter_mut().map(Some).collect();
+            let calls = inputs
+                .into_iter()
+                .zip(&steps)
+                .filter_map(|(input, &step)| rings.get_mut(step)?.take().map(|r| (input, r)))
+                .collect();
+            self.models
+                .dit
+                .forward_blocks(calls, &self.cache.cond, text)
+        };
+        for (flight, v) in flights.iter_mut().zip(velocities) {
+            flight.x = self.schedule.euler_step(flight.step, flight.x.clone(), v);
+            flight.step += 1;
+        }
     }
 }
 
@@ -304,35 +347,75 @@ pub fn render<B: Backend>(
         seconds: 0.0,
     };
     let fpb = config.frames_per_block;
-    for clip in 0..shape.clips {
-        // The sink runs for the first clip, and again for the second when the streaming mode
-        // has refreshed the reference from the first generated latent (spec §5.6 step 4, §5.7).
-        let refresh = clip == 1 && request.decode == DecodeMode::Streaming;
-        if clip == 0 || refresh {
-            hooks.progress(Stage::Prefill, 0, 1);
-            models.dit.sink_prefill(
-                &mut state.cache.cond,
-                &text,
-                reference.clone(),
-                sink.motion.clone(),
-            );
-            hooks.progress(Stage::Prefill, 1, 1);
+    let steps = state.schedule.steps();
+    // At most this many blocks are in flight: one (each block finishes before the next
+    // starts), or one per step (TPP's schedule: at each tick block n takes step 0, n−1 step 1…).
+    let depth = if request.step_batched { steps } else { 1 };
+    let order: Vec<(usize, usize)> = (0..shape.clips)
+        .flat_map(|clip| (0..shape.blocks_per_clip).map(move |block| (clip, block)))
+        .collect();
+    let mut next = 0;
+    let mut flights: std::collections::VecDeque<InFlight<B>> = Default::default();
+    let mut noise: Option<(usize, Tensor<B, 4>)> = None;
+    let mut blocks = Vec::with_capacity(shape.blocks_per_clip);
+    while next < order.len() || !flights.is_empty() {
+        if hooks.checkpoint() == Flow::Stop {
+            outcome.stopped = true;
+            outcome.seconds = started.elapsed().as_secs_f64();
+            return Ok(outcome);
         }
-        let noise = randomness.clip_noise(clip, [config.in_dim, shape.clip_latents, h, w], device);
-        let mut blocks = Vec::with_capacity(shape.blocks_per_clip);
-        for block in 0..shape.blocks_per_clip {
-            if hooks.checkpoint() == Flow::Stop {
-                outcome.stopped = true;
-                outcome.seconds = started.elapsed().as_secs_f64();
-                return Ok(outcome);
+        if let Some(&(clip, block)) = order.get(next) {
+            // The sink runs for the first clip, and again for the second when the streaming
+            // mode has refreshed the reference from the first generated latent (spec §5.6
+            // step 4, §5.7); blocks still in flight read the cond cache, so they finish first.
+            let needs_sink =
+                block == 0 && (clip == 0 || (clip == 1 && request.decode == DecodeMode::Streaming));
+            let admit = flights.len() < depth && (!needs_sink || flights.is_empty());
+            if admit {
+                if needs_sink {
+                    hooks.progress(Stage::Prefill, 0, 1);
+                    models.dit.sink_prefill(
+                        &mut state.cache.cond,
+                        &text,
+                        reference.clone(),
+                        sink.motion.clone(),
+                    );
+                    hooks.progress(Stage::Prefill, 1, 1);
+                }
+                if block == 0 {
+                    noise = Some((
+                        clip,
+                        randomness.clip_noise(
+                            clip,
+                            [config.in_dim, shape.clip_latents, h, w],
+                            device,
+                        ),
+                    ));
+                }
+                let x = match &noise {
+                    Some((noise_clip, n)) if *noise_clip == clip => {
+                        n.clone().narrow(1, block * fpb, fpb)
+                    }
+                    _ => {
+                        return Err(PipelineError::Unsupported(
+                            "internal: a block started before its clip's noise".into(),
+                        ));
+                    }
+                };
+                flights.push_back(InFlight {
+                    clip,
+                    block,
+                    x,
+                    step: 0,
+                });
+                next += 1;
             }
-            let x = state.denoise_block(
-                clip,
-                block,
-                noise.clone().narrow(1, block * fpb, fpb),
-                &text,
-                randomness,
-            );
+        }
+        state.tick(flights.make_contiguous(), &text, randomness);
+        while flights.front().is_some_and(|f| f.step == steps) {
+            let Some(InFlight { clip, block, x, .. }) = flights.pop_front() else {
+                break;
+            };
             if clip == 0 && block == 0 && shape.clips > 1 && request.decode == DecodeMode::Streaming
             {
                 reference = x.clone().narrow(1, 0, 1);
@@ -344,14 +427,16 @@ pub fn render<B: Backend>(
             blocks.push(x);
             let done = (clip * shape.blocks_per_clip + block + 1) as u64;
             hooks.progress(Stage::Rendering, done, total_blocks);
+            if block + 1 == shape.blocks_per_clip {
+                let latents = Tensor::cat(std::mem::take(&mut blocks), 1);
+                hooks.clip_latents(clip, &latents);
+                if let Some(chunk) = decoder.clip_done(clip, latents, &shape)? {
+                    outcome.frames_delivered += chunk.video.dims()[1] as u64;
+                    hooks.frames(chunk)?;
+                }
+                outcome.clips_done = clip + 1;
+            }
         }
-        let latents = Tensor::cat(blocks, 1);
-        hooks.clip_latents(clip, &latents);
-        if let Some(chunk) = decoder.clip_done(clip, latents, &shape)? {
-            outcome.frames_delivered += chunk.video.dims()[1] as u64;
-            hooks.frames(chunk)?;
-        }
-        outcome.clips_done = clip + 1;
     }
     outcome.seconds = started.elapsed().as_secs_f64();
     Ok(outcome)

@@ -45,6 +45,9 @@ pub struct RenderRequest {
     pub frames_per_clip: usize,
     pub steps: usize,
     pub decode: DecodeMode,
+    /// Run the denoising steps of consecutive blocks together (TPP's schedule on one GPU):
+    /// the same frames, one DiT call per tick for up to `steps` blocks.
+    pub step_batched: bool,
 }
 
 impl RenderRequest {
@@ -67,6 +70,7 @@ impl RenderRequest {
             } else {
                 DecodeMode::ClipContext
             },
+            step_batched: settings.step_batched,
         }
     }
 }

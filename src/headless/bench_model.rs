@@ -1,0 +1,166 @@
+//! The model half of `avatar-studio bench`: a DiT with random weights at the 14B config (sizes
+//! divided by `scale` for quick checks), one transformer layer of a steady-state streaming
+//! call (3168 queries against the 12672-token ring and the 2640 cond tokens at 704×384) and
+//! the whole streaming call, all through the same code the renderer runs.
+
+use std::cell::RefCell;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Tensor};
+
+use super::bench::Measurement;
+use crate::model::config::{DitConfig, InvalidConfig};
+use crate::model::dit::{DitModel, StreamInput};
+use crate::model::kv_cache::KvCache;
+use crate::model::layers::ParameterSource;
+
+/// Latent grid of a 704×384 video.
+const LATENT_HEIGHT: usize = 48;
+const LATENT_WIDTH: usize = 88;
+/// Latent frames per clip (the ring holds one clip).
+const CLIP_LATENT_FRAMES: usize = 12;
+/// Output frames made per four streaming calls (one block of 3 latent frames, 4 steps).
+const FRAMES_PER_FOUR_CALLS: f64 = 12.0;
+
+/// Random weights made on the device itself (a 14B model's worth in seconds).
+struct DeviceRandom<'a, B: Backend> {
+    device: &'a B::Device,
+}
+
+impl<B: Backend> ParameterSource<B> for DeviceRandom<'_, B> {
+    type Error = InvalidConfig;
+
+    fn tensor<const D: usize>(
+        &self,
+        _key: &str,
+        shape: [usize; D],
+    ) -> Result<Tensor<B, D>, InvalidConfig> {
+        Ok(Tensor::random(
+            shape,
+            Distribution::Normal(0.0, 0.02),
+            self.device,
+        ))
+    }
+}
+
+/// The 14B config, or a narrower and shallower one with the same head width for `scale > 1`.
+fn bench_config(scale: usize) -> DitConfig {
+    let mut config = DitConfig::default();
+    if scale > 1 {
+        config.dim /= scale;
+        config.ffn_dim /= scale;
+        config.num_heads = (config.num_heads / scale).max(1);
+        config.num_layers = (config.num_layers / scale).max(2);
+        config.text_dim /= scale;
+        config.text_len /= scale;
+        config
+            .audio_inject_layers
+            .retain(|&l| l < config.num_layers);
+    }
+    config
+}
+
+/// Times `call` under a name, with its FLOP count and the number of timed calls.
+pub type Timer<'a> = &'a dyn Fn(&str, f64, u32, &dyn Fn()) -> Measurement;
+
+/// Builds the model and times one layer and the whole streaming call; `time` runs the
+/// timing loop, `print` reports.
+pub fn run<B: Backend>(
+    device: &B::Device,
+    scale: usize,
+    iters: u32,
+    time: Timer<'_>,
+    print: &dyn Fn(&Measurement),
+) {
+    let config = bench_config(scale);
+    let (height, width) = (LATENT_HEIGHT / scale.min(4), LATENT_WIDTH / scale.min(4));
+    let model = match DitModel::<B>::from_source(&config, &DeviceRandom { device }) {
+        Ok(model) => model,
+        Err(e) => {
+            eprintln!("error: the bench model could not be built: {e}");
+            return;
+        }
+    };
+    let geometry = config.geometry(height, width);
+    let random = |shape: [usize; 4], std: f64| {
+        Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, std), device)
+    };
+    let text = model.prepare_text(Tensor::random(
+        [config.text_len, config.text_dim],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    ));
+    let mut cache = KvCache::new(&config, &geometry, CLIP_LATENT_FRAMES, 1, device);
+    let _ = model.sink_prefill(
+        &mut cache.cond,
+        &text,
+        random([config.in_dim, 1, height, width], 1.0),
+        random(
+            [config.in_dim, config.latent_motion_frames(), height, width],
+            1.0,
+        ),
+    );
+    let frames = config.frames_per_block;
+    let queries = frames * geometry.frame_tokens;
+    let ring = CLIP_LATENT_FRAMES * geometry.frame_tokens;
+    let keys = ring + cache.cond.len();
+    // A block past the first clip: the ring has wrapped and is attended whole.
+    let current_start = ring;
+    let (dim, ffn) = (config.dim as f64, config.ffn_dim as f64);
+    let (l, kv, ctx) = (queries as f64, keys as f64, config.text_len as f64);
+    // Counted as torch_dit.py counts a block, so the TFLOP/s figures compare.
+    let layer_flops =
+        2.0 * l * (6.0 * dim * dim + 2.0 * dim * ffn) + 4.0 * l * kv * dim + 4.0 * l * ctx * dim;
+
+    let Some(ring_cache) = cache.steps.pop() else {
+        return;
+    };
+    let ring_cache = RefCell::new(ring_cache);
+    let inputs = model.stream_layer_inputs(&geometry, frames, 500.0, current_start, 10);
+    let x = Tensor::<B, 2>::random(
+        [queries, config.dim],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    print(&time(
+        &format!("block_{queries}:{keys}"),
+        layer_flops,
+        iters,
+        &|| {
+            let _ = model.stream_layer(
+                1,
+                x.clone(),
+                &inputs,
+                &mut ring_cache.borrow_mut(),
+                &cache.cond,
+                &text,
+            );
+        },
+    ));
+
+    let latents = random([config.in_dim, frames, height, width], 1.0);
+    let cond_states = random([config.cond_dim, frames, height, width], 1.0);
+    let audio = Tensor::<B, 3>::random(
+        [config.audio_encoder_layers, config.audio_dim, 4 * frames],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    let mut call = time(
+        &format!("forward{}_{queries}:{keys}", config.num_layers),
+        layer_flops * config.num_layers as f64,
+        iters.min(5),
+        &|| {
+            let input = StreamInput {
+                latents: latents.clone(),
+                timestep: 500.0,
+                cond_states: cond_states.clone(),
+                audio: audio.clone(),
+                current_start,
+                ref_offset: 10,
+            };
+            let _ = model.forward_block(input, &mut ring_cache.borrow_mut(), &cache.cond, &text);
+        },
+    );
+    call.output_fps = Some(FRAMES_PER_FOUR_CALLS / (4.0 * call.ms * 1e-3));
+    print(&call);
+}

@@ -1,0 +1,127 @@
+//! [`HotOps`] on NVIDIA GPUs: cuBLASLt for the dense layers ([`gemm`]) and a flash-attention
+//! kernel compiled with NVRTC ([`flash`]), both enqueued on the stream burn-cuda uses for the
+//! tensors' memory, reading and writing burn-cuda's own buffers — no copies and no syncs.
+//! Where a kernel cannot serve a call (an element type or head width it does not cover, or a
+//! CUDA library missing on this machine) the call runs in plain burn instead; a real failure is
+//! reported once on stderr.
+
+mod device;
+pub mod flash;
+pub mod gemm;
+
+use std::any::{Any, TypeId};
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use burn::tensor::{DType, Tensor, TensorPrimitive, backend::Backend};
+use burn_cubecl::tensor::CubeTensor;
+use cubecl_cuda::CudaRuntime;
+
+use super::fallback::BurnKernels;
+use super::{Activation, HotOps};
+
+pub use device::DeviceContext;
+
+/// A burn-cuda float tensor.
+pub(crate) type CudaTensor = CubeTensor<CudaRuntime>;
+
+/// Why a CUDA kernel did not run a call.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    /// The kernel does not cover this case; plain burn runs it, silently.
+    #[error("not covered by the CUDA kernel: {0}")]
+    Unsupported(String),
+    #[error("CUDA driver: {0}")]
+    Driver(#[from] cudarc::driver::DriverError),
+    #[error("cuBLASLt: {0:?}")]
+    Cublas(cudarc::cublaslt::result::CublasError),
+    #[error("NVRTC could not compile the kernel: {0}")]
+    Compile(String),
+    #[error("burn-cuda: {0}")]
+    Burn(String),
+    #[error("{0} is not installed (or not on the library path); plain burn runs this operation")]
+    MissingLibrary(&'static str),
+}
+
+impl From<cudarc::cublaslt::result::CublasError> for KernelError {
+    fn from(e: cudarc::cublaslt::result::CublasError) -> Self {
+        KernelError::Cublas(e)
+    }
+}
+
+/// The CUDA implementation of [`HotOps`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CudaKernels;
+
+/// Whether `B`'s tensors are burn-cuda tensors, which [`CudaKernels`] works on.
+pub fn serves<B: Backend>() -> bool {
+    TypeId::of::<B::FloatTensorPrimitive>() == TypeId::of::<CudaTensor>()
+}
+
+/// The burn-cuda tensor inside `t` (a cheap handle copy), or `None` for another backend.
+pub(crate) fn as_cuda<B: Backend, const D: usize>(t: &Tensor<B, D>) -> Option<CudaTensor> {
+    let primitive: Box<dyn Any> = Box::new(t.clone().into_primitive().tensor());
+    primitive.downcast::<CudaTensor>().ok().map(|t| *t)
+}
+
+/// Wraps a burn-cuda tensor as a tensor of backend `B` (`None` if `B` is not burn-cuda).
+pub(crate) fn from_cuda<B: Backend, const D: usize>(t: CudaTensor) -> Option<Tensor<B, D>> {
+    let primitive: Box<dyn Any> = Box::new(t);
+    primitive
+        .downcast::<B::FloatTensorPrimitive>()
+        .ok()
+        .map(|p| Tensor::from_primitive(TensorPrimitive::Float(*p)))
+}
+
+/// Reports a kernel failure once per distinct message; unsupported cases stay quiet.
+fn report(error: &KernelError) {
+    if matches!(error, KernelError::Unsupported(_)) {
+        return;
+    }
+    static SEEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let message = error.to_string();
+    let Ok(mut seen) = SEEN.lock() else { return };
+    if seen
+        .get_or_insert_with(HashSet::new)
+        .insert(message.clone())
+    {
+        eprintln!("note: GPU kernel unavailable, using plain burn: {message}");
+    }
+}
+
+/// The element types the kernels handle.
+pub(crate) fn is_half(dtype: DType) -> bool {
+    matches!(dtype, DType::BF16 | DType::F16)
+}
+
+impl<B: Backend> HotOps<B> for CudaKernels {
+    fn name(&self) -> &'static str {
+        "cuda"
+    }
+
+    fn linear(
+        &self,
+        x: Tensor<B, 2>,
+        weight_t: &Tensor<B, 2>,
+        bias: Option<&Tensor<B, 1>>,
+        activation: Activation,
+    ) -> Tensor<B, 2> {
+        match gemm::linear(&x, weight_t, bias, activation) {
+            Ok(y) => y,
+            Err(e) => {
+                report(&e);
+                BurnKernels.linear(x, weight_t, bias, activation)
+            }
+        }
+    }
+
+    fn attention(&self, q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 3> {
+        match flash::attention(&q, &k, &v) {
+            Ok(out) => out,
+            Err(e) => {
+                report(&e);
+                BurnKernels.attention(q, k, v)
+            }
+        }
+    }
+}

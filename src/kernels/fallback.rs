@@ -1,0 +1,62 @@
+//! The hot operations in plain burn: what every backend can run, and the reference the CUDA
+//! kernels are tested against.
+
+use burn::tensor::activation::{gelu_approximate, softmax};
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::{Activation, HotOps};
+
+/// Plain-burn implementation of [`HotOps`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BurnKernels;
+
+/// Largest attention score matrix materialised at once (elements); bigger problems are split
+/// over heads so that a 14B streaming call does not need the full `[heads, Lq, Lk]` at once.
+const MAX_SCORE_ELEMENTS: usize = 1 << 28;
+
+impl<B: Backend> HotOps<B> for BurnKernels {
+    fn name(&self) -> &'static str {
+        "burn"
+    }
+
+    fn linear(
+        &self,
+        x: Tensor<B, 2>,
+        weight_t: &Tensor<B, 2>,
+        bias: Option<&Tensor<B, 1>>,
+        activation: Activation,
+    ) -> Tensor<B, 2> {
+        let y = x.matmul(weight_t.clone());
+        let y = match bias {
+            Some(bias) => y + bias.clone().unsqueeze_dim(0),
+            None => y,
+        };
+        match activation {
+            Activation::None => y,
+            Activation::GeluTanh => gelu_approximate(y),
+        }
+    }
+
+    fn attention(&self, q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 3> {
+        let [batch, len_q, heads, head_dim] = q.dims();
+        let len_k = k.dims()[1];
+        let per_head = (batch * len_q * len_k).max(1);
+        let heads_per_chunk = (MAX_SCORE_ELEMENTS / per_head).clamp(1, heads.max(1));
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let q = q.swap_dims(1, 2);
+        let k = k.swap_dims(1, 2);
+        let v = v.swap_dims(1, 2);
+        let mut outputs = Vec::with_capacity(heads.div_ceil(heads_per_chunk));
+        for first in (0..heads).step_by(heads_per_chunk) {
+            let count = heads_per_chunk.min(heads - first);
+            let qh = q.clone().narrow(1, first, count);
+            let kh = k.clone().narrow(1, first, count);
+            let vh = v.clone().narrow(1, first, count);
+            let scores = qh.matmul(kh.transpose()).mul_scalar(scale);
+            outputs.push(softmax(scores, 3).matmul(vh));
+        }
+        Tensor::cat(outputs, 1)
+            .swap_dims(1, 2)
+            .reshape([batch, len_q, heads * head_dim])
+    }
+}

@@ -1,0 +1,96 @@
+//! The DiT's hot operations — dense layers and attention — behind one trait, [`HotOps`], with
+//! two implementations: plain burn ([`fallback::BurnKernels`], what runs on the CPU and in
+//! the tests) and, in `cuda` builds, hand-picked GPU kernels ([`cuda::CudaKernels`]: cuBLASLt
+//! GEMMs with fused epilogues and a flash-attention kernel) that work on burn-cuda's own
+//! buffers and stream. [`hot_ops`] picks the implementation for a backend.
+
+pub mod fallback;
+
+#[cfg(feature = "cuda")]
+pub mod cuda;
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use burn::tensor::{Tensor, backend::Backend};
+
+/// The pointwise function applied after a dense layer's bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    None,
+    /// GELU with the tanh approximation (`torch.nn.GELU(approximate="tanh")`).
+    GeluTanh,
+}
+
+/// The operations that dominate a DiT call.
+pub trait HotOps<B: Backend>: Send + Sync {
+    /// A short name for logs and the `bench` report.
+    fn name(&self) -> &'static str;
+
+    /// `activation(x·weight_t + bias)` for `x` `[rows, in]` and `weight_t` `[in, out]`.
+    fn linear(
+        &self,
+        x: Tensor<B, 2>,
+        weight_t: &Tensor<B, 2>,
+        bias: Option<&Tensor<B, 1>>,
+        activation: Activation,
+    ) -> Tensor<B, 2>;
+
+    /// Scaled dot-product attention without a mask. Inputs are `[batch, len, heads,
+    /// head_dim]` (keys and values may be longer than the queries); the output is `[batch,
+    /// len_q, heads·head_dim]`.
+    fn attention(&self, q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 3>;
+}
+
+/// Which implementation [`hot_ops`] hands out where a choice exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelChoice {
+    /// The fastest one this build has for the backend.
+    Fast,
+    /// Plain burn everywhere (for comparisons, and a way around a kernel problem).
+    Burn,
+}
+
+const UNSET: u8 = 0;
+const FAST: u8 = 1;
+const BURN: u8 = 2;
+static CHOICE: AtomicU8 = AtomicU8::new(UNSET);
+
+/// Sets the process-wide choice (the `AVATAR_STUDIO_KERNELS` variable, `burn` or `fast`, sets
+/// the default).
+pub fn set_kernel_choice(choice: KernelChoice) {
+    let value = match choice {
+        KernelChoice::Fast => FAST,
+        KernelChoice::Burn => BURN,
+    };
+    CHOICE.store(value, Ordering::Relaxed);
+}
+
+/// The current process-wide choice.
+pub fn kernel_choice() -> KernelChoice {
+    match CHOICE.load(Ordering::Relaxed) {
+        FAST => KernelChoice::Fast,
+        BURN => KernelChoice::Burn,
+        _ => {
+            let from_env = std::env::var("AVATAR_STUDIO_KERNELS")
+                .map(|v| v.eq_ignore_ascii_case("burn"))
+                .unwrap_or(false);
+            let choice = if from_env {
+                KernelChoice::Burn
+            } else {
+                KernelChoice::Fast
+            };
+            set_kernel_choice(choice);
+            choice
+        }
+    }
+}
+
+/// The implementation used for backend `B`: the CUDA kernels for burn-cuda tensors (unless
+/// [`KernelChoice::Burn`] is set), plain burn otherwise.
+pub fn hot_ops<B: Backend>() -> &'static dyn HotOps<B> {
+    #[cfg(feature = "cuda")]
+    if kernel_choice() == KernelChoice::Fast && cuda::serves::<B>() {
+        return &cuda::CudaKernels;
+    }
+    &fallback::BurnKernels
+}
