@@ -36,6 +36,12 @@ fn cuda_attention_matches_plain_burn() {
 
 #[cfg(not(feature = "cuda"))]
 #[test]
+fn cuda_fused_steps_match_plain_burn() {
+    skip("cuda_fused_steps_match_plain_burn");
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
 fn demo_dit_in_bf16_matches_plain_burn() {
     skip("demo_dit_in_bf16_matches_plain_burn");
 }
@@ -206,6 +212,75 @@ mod gpu {
     }
 
     #[test]
+    fn cuda_fused_steps_match_plain_burn() {
+        use avatar_studio::kernels::cuda::fused;
+
+        let _turn = CHOICE.lock();
+        let Some(device) = gpu("cuda_fused_steps_match_plain_burn") else {
+            return;
+        };
+        let report = |name: &str, got: Vec<f32>, want: Vec<f32>| {
+            let (max, rel) = errors(&got, &want);
+            println!("{name}: max {max:.2e} rel-L2 {rel:.2e}");
+            assert!(rel < 1e-2 && max < 4e-2, "{name} out of tolerance");
+        };
+        for (groups, per_group, dim) in [(1, 5, 64), (3, 66, 640), (3, 1056, 5120)] {
+            let x = random([groups, per_group, dim], 1.0, &device).add_scalar(0.3);
+            // Modulation chunks are views into a [groups, 6, dim] tensor, as in the block.
+            let m = random([groups, 6, dim], 0.2, &device);
+            let (scale, shift) = (m.clone().narrow(1, 1, 1), m.narrow(1, 0, 1));
+            let got = fused::modulated_layer_norm(&x, &scale, &shift, 1e-6)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let want =
+                BurnKernels.modulated_layer_norm(to_cpu(&x), to_cpu(&scale), to_cpu(&shift), 1e-6);
+            report(
+                &format!("modulated layer norm {groups}x{per_group}x{dim}"),
+                values(got),
+                values(want),
+            );
+            let rows = groups * per_group;
+            let flat = x.reshape([rows, dim]);
+            let (w, b) = (random([dim], 1.0, &device), random([dim], 1.0, &device));
+            let got =
+                fused::affine_layer_norm(&flat, &w, &b, 1e-6).unwrap_or_else(|e| panic!("{e}"));
+            let want = BurnKernels.affine_layer_norm(to_cpu(&flat), &to_cpu(&w), &to_cpu(&b), 1e-6);
+            report(
+                &format!("affine layer norm {rows}x{dim}"),
+                values(got),
+                values(want),
+            );
+            let got = fused::rms_norm(&flat, &w, 1e-6).unwrap_or_else(|e| panic!("{e}"));
+            let want = BurnKernels.rms_norm(to_cpu(&flat), &to_cpu(&w), 1e-6);
+            report(&format!("rms norm {rows}x{dim}"), values(got), values(want));
+            let y = random([groups, per_group, dim], 1.0, &device);
+            let gate = random([groups, 6, dim], 0.5, &device).narrow(1, 2, 1);
+            let x3 = flat.reshape([groups, per_group, dim]);
+            let got = fused::gated_residual(&x3, &y, &gate).unwrap_or_else(|e| panic!("{e}"));
+            let want = BurnKernels.gated_residual(to_cpu(&x3), to_cpu(&y), to_cpu(&gate));
+            report(
+                &format!("gated residual {groups}x{per_group}x{dim}"),
+                values(got),
+                values(want),
+            );
+        }
+        for (tokens, heads, head_dim) in [(7, 2, 32), (3168, 40, 128)] {
+            // Rows of a wider projection, as q and k come out of their linears.
+            let x = random([tokens, heads * head_dim + 16], 1.0, &device)
+                .narrow(1, 0, heads * head_dim)
+                .reshape([tokens, heads, head_dim]);
+            let angles = random([tokens, head_dim / 2], 3.0, &device);
+            let (cos, sin) = (angles.clone().cos(), angles.sin());
+            let got = fused::rope(&x, &cos, &sin).unwrap_or_else(|e| panic!("{e}"));
+            let want = BurnKernels.rope(to_cpu(&x), &to_cpu(&cos), &to_cpu(&sin));
+            report(
+                &format!("rope {tokens}x{heads}x{head_dim}"),
+                values(got),
+                values(want),
+            );
+        }
+    }
+
+    #[test]
     fn demo_dit_in_bf16_matches_plain_burn() {
         use avatar_studio::model::dit::StreamInput;
         use avatar_studio::model::kv_cache::KvCache;
@@ -236,6 +311,7 @@ mod gpu {
             &device,
         );
         let run = |choice: KernelChoice| {
+            println!("running the demo DiT with {choice:?} kernels");
             set_kernel_choice(choice);
             let text = dit.prepare_text(text_in.clone());
             let mut cache = KvCache::new(&config, &geometry, 12, 1, &device);

@@ -35,6 +35,7 @@ fn request_14b(target: Target) -> PlanRequest {
         sample_steps: 4,
         fp8_weights: false,
         online_decode: true,
+        step_batched: false,
         audio_seconds: Some(30.0),
         target,
         host_ram_bytes: 256 * GIB,
@@ -207,4 +208,28 @@ fn meminfo_parses() {
         avatar_studio::memory::machine::parse_meminfo(text),
         Some((16384 * 1024, 8192 * 1024))
     );
+}
+
+#[test]
+fn the_step_batched_schedule_plans_four_blocks_of_activations() {
+    let activations = |step_batched: bool| {
+        let mut r = request_14b(gpus(&[141.0]));
+        r.fp8_weights = true;
+        r.placement = Some(Placement::Resident);
+        r.step_batched = step_batched;
+        let p = plan(&r);
+        let device = p.render_device();
+        let bytes = device
+            .components
+            .get("DiT activations")
+            .copied()
+            .unwrap_or_else(|| panic!("no DiT activations in {}", p.to_text()));
+        (bytes, device.predicted_peak_bytes)
+    };
+    let (sequential, sequential_peak) = activations(false);
+    let (batched, batched_peak) = activations(true);
+    // Four blocks' tokens per call; the keys and values read per call do not grow.
+    assert!(batched > 2 * sequential, "{batched} vs {sequential}");
+    assert!(batched < 4 * sequential, "{batched} vs {sequential}");
+    assert!(batched_peak > sequential_peak);
 }

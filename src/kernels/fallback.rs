@@ -59,4 +59,55 @@ impl<B: Backend> HotOps<B> for BurnKernels {
             .swap_dims(1, 2)
             .reshape([batch, len_q, heads * head_dim])
     }
+
+    fn modulated_layer_norm(
+        &self,
+        x: Tensor<B, 3>,
+        scale: Tensor<B, 3>,
+        shift: Tensor<B, 3>,
+        eps: f64,
+    ) -> Tensor<B, 3> {
+        layer_norm(x, eps) * (scale + 1.0) + shift
+    }
+
+    fn affine_layer_norm(
+        &self,
+        x: Tensor<B, 2>,
+        weight: &Tensor<B, 1>,
+        bias: &Tensor<B, 1>,
+        eps: f64,
+    ) -> Tensor<B, 2> {
+        layer_norm(x, eps) * weight.clone().unsqueeze::<2>() + bias.clone().unsqueeze::<2>()
+    }
+
+    fn rms_norm(&self, x: Tensor<B, 2>, weight: &Tensor<B, 1>, eps: f64) -> Tensor<B, 2> {
+        let mean_square = x.clone().powi_scalar(2).mean_dim(1);
+        let normed = x * (mean_square + eps).sqrt().recip();
+        normed * weight.clone().unsqueeze::<2>()
+    }
+
+    fn rope(&self, x: Tensor<B, 3>, cos: &Tensor<B, 2>, sin: &Tensor<B, 2>) -> Tensor<B, 3> {
+        let [tokens, heads, head_dim] = x.dims();
+        let pairs = head_dim / 2;
+        let x = x.reshape([tokens, heads, pairs, 2]);
+        let real = x.clone().narrow(3, 0, 1);
+        let imag = x.narrow(3, 1, 1);
+        let cos = cos.clone().reshape([tokens, 1, pairs, 1]);
+        let sin = sin.clone().reshape([tokens, 1, pairs, 1]);
+        let out_real = real.clone() * cos.clone() - imag.clone() * sin.clone();
+        let out_imag = real * sin + imag * cos;
+        Tensor::cat(vec![out_real, out_imag], 3).reshape([tokens, heads, head_dim])
+    }
+
+    fn gated_residual(&self, x: Tensor<B, 3>, y: Tensor<B, 3>, gate: Tensor<B, 3>) -> Tensor<B, 3> {
+        x + y * gate
+    }
+}
+
+/// LayerNorm without affine parameters over the last dimension (biased variance).
+pub fn layer_norm<B: Backend, const D: usize>(x: Tensor<B, D>, eps: f64) -> Tensor<B, D> {
+    let mean = x.clone().mean_dim(D - 1);
+    let centered = x - mean;
+    let variance = centered.clone().powi_scalar(2).mean_dim(D - 1);
+    centered / (variance + eps).sqrt()
 }

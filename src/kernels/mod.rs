@@ -39,6 +39,35 @@ pub trait HotOps<B: Backend>: Send + Sync {
     /// head_dim]` (keys and values may be longer than the queries); the output is `[batch,
     /// len_q, heads·head_dim]`.
     fn attention(&self, q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 3>;
+
+    /// `LayerNorm(x)·(1 + scale) + shift` over the last dimension (no affine parameters, biased
+    /// variance), for `x` `[groups, per_group, dim]` and `scale` / `shift` `[groups, 1, dim]`.
+    fn modulated_layer_norm(
+        &self,
+        x: Tensor<B, 3>,
+        scale: Tensor<B, 3>,
+        shift: Tensor<B, 3>,
+        eps: f64,
+    ) -> Tensor<B, 3>;
+
+    /// `LayerNorm(x)·weight + bias` over the last dimension of `x` `[rows, dim]`.
+    fn affine_layer_norm(
+        &self,
+        x: Tensor<B, 2>,
+        weight: &Tensor<B, 1>,
+        bias: &Tensor<B, 1>,
+        eps: f64,
+    ) -> Tensor<B, 2>;
+
+    /// `x / sqrt(mean(x²) + eps) · weight` over the last dimension of `x` `[rows, dim]`.
+    fn rms_norm(&self, x: Tensor<B, 2>, weight: &Tensor<B, 1>, eps: f64) -> Tensor<B, 2>;
+
+    /// Rotates the interleaved channel pairs `(2k, 2k+1)` of `x` `[tokens, heads, head_dim]`
+    /// by the angles whose cosines and sines are `cos` / `sin` `[tokens, head_dim / 2]`.
+    fn rope(&self, x: Tensor<B, 3>, cos: &Tensor<B, 2>, sin: &Tensor<B, 2>) -> Tensor<B, 3>;
+
+    /// `x + y·gate` for `x`, `y` `[groups, per_group, dim]` and `gate` `[groups, 1, dim]`.
+    fn gated_residual(&self, x: Tensor<B, 3>, y: Tensor<B, 3>, gate: Tensor<B, 3>) -> Tensor<B, 3>;
 }
 
 /// Which implementation [`hot_ops`] hands out where a choice exists.

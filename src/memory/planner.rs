@@ -41,13 +41,14 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// This build: models stay resident for the whole render (and between jobs), attention
-    /// materialises its scores a few heads at a time (`model::layers::attention`).
+    /// This build: models stay resident for the whole render (and between jobs); on NVIDIA
+    /// GPUs (`cuda` builds) attention is the flash kernel of `kernels::cuda`, elsewhere it
+    /// materialises its scores a few heads at a time.
     pub fn current() -> Self {
         Self {
             placements: vec![Placement::Resident],
             releases_encoders: false,
-            fused_attention: false,
+            fused_attention: cfg!(feature = "cuda"),
         }
     }
 
@@ -87,6 +88,8 @@ pub struct PlanRequest {
     pub sample_steps: u32,
     pub fp8_weights: bool,
     pub online_decode: bool,
+    /// The step-batched schedule: four blocks per DiT call (layer streaming always uses it).
+    pub step_batched: bool,
     pub audio_seconds: Option<f64>,
     pub target: Target,
     pub host_ram_bytes: u64,
@@ -341,7 +344,11 @@ fn evaluate(r: &PlanRequest, placement: Placement) -> MemoryPlan {
     };
 
     // DiT activations per call (the step-batched schedule runs four blocks per call).
-    let batch = if placement.streams_layers() { 4 } else { 1 };
+    let batch = if placement.streams_layers() || r.step_batched {
+        4
+    } else {
+        1
+    };
     let n = shapes.tokens_per_block * batch;
     let keys = shapes.keys_per_call();
     let ffn = f.dit_ffn_dim as u64;

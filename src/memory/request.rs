@@ -80,6 +80,7 @@ pub fn plan_request(
         sample_steps: settings.sample_steps,
         fp8_weights: settings.fp8,
         online_decode: settings.online_decode,
+        step_batched: settings.step_batched,
         audio_seconds,
         target,
         host_ram_bytes,

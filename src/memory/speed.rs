@@ -15,6 +15,9 @@ pub struct SpeedFigures {
     pub gpu_tflops_fp8: f64,
     /// Attention throughput on the GPU, TFLOP/s.
     pub gpu_attention_tflops: f64,
+    /// A DiT call's time over the sum of its GEMM and attention times: the norms, RoPE,
+    /// residual adds and cache copies between them.
+    pub gpu_call_overhead: f64,
     /// Pinned host→device copy bandwidth, GB/s.
     pub host_to_device_gbps: f64,
     /// Streaming VAE decode of one 3-latent block at 384×704 on the GPU, seconds.
@@ -26,20 +29,22 @@ pub struct SpeedFigures {
 }
 
 impl Default for SpeedFigures {
-    /// Measured with `avatar-studio bench` on an H200 (`docs/gpu-parity.md`): the stock
-    /// burn-cuda 0.21 kernels run the 14B GEMMs at 179–218 TFLOP/s and attention at 35 TFLOP/s
-    /// (PyTorch, same command: 642–782 and 607–686). FP8 linears run through the same kernels;
-    /// PCIe 4.0 ×16 pinned copies are assumed; the VAE block time was measured on an H200
+    /// Measured with `avatar-studio bench` on an H100 (`docs/gpu-fast-path.md`): cuBLASLt runs
+    /// the 14B GEMMs at 596–774 TFLOP/s and the flash kernel attention at 277–303 TFLOP/s; a
+    /// whole DiT layer took 7.9 ms against 6.5 ms for its GEMMs and attention alone (hence the
+    /// 1.2 overhead). FP8 linears are not in this build and run as bf16. PCIe 4.0 ×16 pinned
+    /// copies are assumed; the VAE block time was measured on an H200
     /// (`examples/vae_memory.rs`, 0.47 s).
     fn default() -> Self {
         Self {
-            gpu_tflops_bf16: 200.0,
-            gpu_tflops_fp8: 200.0,
-            gpu_attention_tflops: 35.0,
+            gpu_tflops_bf16: 700.0,
+            gpu_tflops_fp8: 700.0,
+            gpu_attention_tflops: 280.0,
+            gpu_call_overhead: 1.2,
             host_to_device_gbps: 25.0,
             gpu_vae_block_seconds: 0.47,
             cpu_tflops: 0.05,
-            source: "stock-kernel figures measured on an H200, not on this machine".into(),
+            source: "figures measured on an H100, not on this machine".into(),
         }
     }
 }
@@ -96,8 +101,9 @@ impl SpeedFigures {
             } else {
                 self.gpu_tflops_bf16
             };
-            linear_flops / (gemm.max(1e-9) * 1e12)
-                + attention_flops / (self.gpu_attention_tflops.max(1e-9) * 1e12)
+            (linear_flops / (gemm.max(1e-9) * 1e12)
+                + attention_flops / (self.gpu_attention_tflops.max(1e-9) * 1e12))
+                * self.gpu_call_overhead.max(1.0)
         };
         let bandwidth = self.host_to_device_gbps.max(1e-9) * 1e9;
         let kv_copy = if w.placement.kv_on_host() {

@@ -14,6 +14,7 @@ use super::layers::{
 };
 use super::motion::{FramePack, motion_rope_groups};
 use super::rope::{RopeGroup, RopeTable};
+use crate::kernels::hot_ops;
 
 /// Reference precision quirks that a float32 run reproduces (both on for parity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,9 +278,10 @@ impl<B: Backend> DitBlock<B> {
         let grouped = |t: Tensor<B, 2>| t.reshape([groups, per_group, dim]);
         let flat = |t: Tensor<B, 3>| t.reshape([tokens, dim]);
 
-        let normed = layer_norm(grouped(x.clone()), eps) * (chunk(1) + 1.0) + chunk(0);
+        let ops = hot_ops::<B>();
+        let normed = ops.modulated_layer_norm(grouped(x.clone()), chunk(1), chunk(0), eps);
         let y = self.self_attention(layer, flat(normed), heads, modes);
-        let x = grouped(x) + grouped(y) * chunk(2);
+        let x = ops.gated_residual(grouped(x), grouped(y), chunk(2));
 
         let norm3_in = if numerics.round_norm3_bf16 {
             round_to_bf16(x.clone())
@@ -294,12 +296,12 @@ impl<B: Backend> DitBlock<B> {
         };
         let x = x + grouped(self.cross_attention(flat(norm3_out), heads, text));
 
-        let normed = layer_norm(x.clone(), eps) * (chunk(4) + 1.0) + chunk(3);
+        let normed = ops.modulated_layer_norm(x.clone(), chunk(4), chunk(3), eps);
         let y = self.ffn_out.forward(
             self.ffn_in
                 .forward_activated(normed, crate::kernels::Activation::GeluTanh),
         );
-        flat(x + y * chunk(5))
+        flat(ops.gated_residual(x, y, chunk(5)))
     }
 }
 

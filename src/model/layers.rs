@@ -94,19 +94,16 @@ impl<B: Backend> RmsNorm<B> {
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let mean_square = x.clone().powi_scalar(2).mean_dim(D - 1);
-        let normed = x * (mean_square + self.eps).sqrt().recip();
-        normed * self.weight.clone().unsqueeze::<D>()
+        let dims = x.dims();
+        let dim = dims[D - 1];
+        let rows = x.shape().num_elements() / dim.max(1);
+        hot_ops::<B>()
+            .rms_norm(x.reshape([rows, dim]), &self.weight, self.eps)
+            .reshape(dims)
     }
 }
 
-/// LayerNorm without affine parameters over the last dimension (biased variance).
-pub fn layer_norm<B: Backend, const D: usize>(x: Tensor<B, D>, eps: f64) -> Tensor<B, D> {
-    let mean = x.clone().mean_dim(D - 1);
-    let centered = x - mean;
-    let variance = centered.clone().powi_scalar(2).mean_dim(D - 1);
-    centered / (variance + eps).sqrt()
-}
+pub use crate::kernels::fallback::layer_norm;
 
 /// LayerNorm with a learned scale and shift.
 #[derive(Debug, Clone)]
@@ -131,14 +128,23 @@ impl<B: Backend> AffineLayerNorm<B> {
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        layer_norm(x, self.eps) * self.weight.clone().unsqueeze::<D>()
-            + self.bias.clone().unsqueeze::<D>()
+        let dims = x.dims();
+        let dim = dims[D - 1];
+        let rows = x.shape().num_elements() / dim.max(1);
+        hot_ops::<B>()
+            .affine_layer_norm(x.reshape([rows, dim]), &self.weight, &self.bias, self.eps)
+            .reshape(dims)
     }
 }
 
-/// Rounds every value to the nearest bfloat16 (ties to even) and returns it as f32.
+/// Rounds every value to the nearest bfloat16 (ties to even), keeping the tensor's own
+/// element type (a no-op on bf16 tensors).
 pub fn round_to_bf16<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    x.cast(FloatDType::BF16).cast(FloatDType::F32)
+    let dtype = x.dtype();
+    if dtype == burn::tensor::DType::BF16 {
+        return x;
+    }
+    x.cast(FloatDType::BF16).cast(dtype)
 }
 
 /// Scaled dot-product attention without mask. Inputs are `[batch, len, heads, head_dim]`;

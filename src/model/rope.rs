@@ -172,15 +172,6 @@ impl<B: Backend> RopeTable<B> {
 
     /// Rotates interleaved channel pairs `(2k, 2k+1)` of `x` (`[tokens, heads, head_dim]`).
     pub fn apply(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [tokens, heads, head_dim] = x.dims();
-        let pairs = head_dim / 2;
-        let x = x.reshape([tokens, heads, pairs, 2]);
-        let real = x.clone().narrow(3, 0, 1);
-        let imag = x.narrow(3, 1, 1);
-        let cos = self.cos.clone().reshape([tokens, 1, pairs, 1]);
-        let sin = self.sin.clone().reshape([tokens, 1, pairs, 1]);
-        let out_real = real.clone() * cos.clone() - imag.clone() * sin.clone();
-        let out_imag = real * sin + imag * cos;
-        Tensor::cat(vec![out_real, out_imag], 3).reshape([tokens, heads, head_dim])
+        crate::kernels::hot_ops::<B>().rope(x, &self.cos, &self.sin)
     }
 }

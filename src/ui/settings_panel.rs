@@ -234,6 +234,16 @@ impl StudioApp {
         ui.checkbox(&mut s.online_decode, "").labelled_by(label.id);
         ui.end_row();
 
+        let label = ui.label("Step-batched").on_hover_text(
+            "Denoise four consecutive blocks together, each at its own step, in one DiT call \
+             (the schedule of the reference's multi-GPU pipeline, on one GPU): the same frames, \
+             larger matrix products on the GPU, and each weight read once per four block-steps. \
+             Costs about 4× the DiT's activation memory, and the first frames arrive three \
+             calls later.",
+        );
+        ui.checkbox(&mut s.step_batched, "").labelled_by(label.id);
+        ui.end_row();
+
         let label = ui
             .label("Device")
             .on_hover_text("auto = the NVIDIA GPU when a driver answers, else the CPU.");

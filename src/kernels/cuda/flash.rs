@@ -1,27 +1,19 @@
-//! Flash attention on the GPU: `flash_attention.cu` compiled with NVRTC for the GPU's
-//! architecture (one variant per head width and element type), kept on disk next to cubecl's
-//! kernels so only the first run on a machine compiles it, and launched on the stream that
-//! owns the tensors' memory.
+//! Flash attention on the GPU: `flash_attention.cu` compiled with NVRTC (one variant per head
+//! width and element type, see `nvrtc`) and launched on the stream that owns the tensors'
+//! memory.
 
-use std::collections::HashMap;
-use std::ffi::{CString, c_void};
-use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::ffi::c_void;
 
 use burn::tensor::{DType, Shape, Tensor, backend::Backend};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use cudarc::driver::result as driver;
-use cudarc::driver::sys::{CUfunction, CUfunction_attribute};
 
 use super::device::{DeviceContext, raw_buffer};
+use super::nvrtc::{self, Function, KernelSpec};
 use super::{CudaTensor, KernelError, as_cuda, from_cuda, is_half};
 
 const SOURCE: &str = include_str!("flash_attention.cu");
-const ENTRY: &str = "flash_attention_forward";
-const WARPS: usize = 4;
-const BLOCK_N: usize = 64;
 /// Head widths the kernel is compiled for.
 const HEAD_DIMS: [usize; 3] = [32, 64, 128];
 
@@ -30,32 +22,58 @@ const HEAD_DIMS: [usize; 3] = [32, 64, 128];
 pub struct Variant {
     pub head_dim: usize,
     pub f16: bool,
+    pub tiling: Tiling,
+}
+
+/// How the kernel tiles the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tiling {
     /// 16-row query tiles per warp.
     pub warp_m_tiles: usize,
+    /// Warps per block.
+    pub warps: usize,
+    /// Keys per tile.
+    pub block_n: usize,
+}
+
+impl Tiling {
+    /// Measured fastest on an H100 at the DiT's shapes (`bench`, docs/gpu-fast-path.md).
+    pub const DEFAULT: Tiling = Tiling {
+        warp_m_tiles: 2,
+        warps: 4,
+        block_n: 64,
+    };
+
+    /// `AVATAR_STUDIO_FLASH=m_tiles,warps,block_n` (e.g. `1,8,64`) when set and valid, else
+    /// [`Tiling::DEFAULT`]; for comparing tilings with `bench`.
+    pub fn from_env() -> Tiling {
+        let parsed = std::env::var("AVATAR_STUDIO_FLASH").ok().and_then(|text| {
+            let parts: Vec<usize> = text
+                .split(',')
+                .map(|p| p.trim().parse().ok())
+                .collect::<Option<_>>()?;
+            match parts[..] {
+                [m @ (1 | 2), w @ (4 | 8), n @ (64 | 128)] => Some(Tiling {
+                    warp_m_tiles: m,
+                    warps: w,
+                    block_n: n,
+                }),
+                _ => None,
+            }
+        });
+        parsed.unwrap_or(Tiling::DEFAULT)
+    }
 }
 
 impl Variant {
     fn block_m(&self) -> usize {
-        16 * self.warp_m_tiles * WARPS
+        16 * self.tiling.warp_m_tiles * self.tiling.warps
     }
 
     fn shared_bytes(&self) -> usize {
-        (self.block_m() + 4 * BLOCK_N) * self.head_dim * 2
+        (self.block_m() + 4 * self.tiling.block_n) * self.head_dim * 2
     }
 }
-
-/// Query tiles per warp: `AVATAR_STUDIO_FLASH_M_TILES` (1 or 2) when set, else 2.
-fn warp_m_tiles() -> usize {
-    match std::env::var("AVATAR_STUDIO_FLASH_M_TILES").as_deref() {
-        Ok("1") => 1,
-        _ => 2,
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Function(CUfunction);
-// A loaded kernel is a process-wide driver object.
-unsafe impl Send for Function {}
 
 /// `softmax(q·kᵀ/√d)·v` for `[batch, len, heads, head_dim]` inputs, as `[batch, len_q,
 /// heads·head_dim]`; `Unsupported` for cases the kernel does not cover.
@@ -67,7 +85,7 @@ pub fn attention<B: Backend>(
     let (Some(q), Some(k), Some(v)) = (as_cuda(q), as_cuda(k), as_cuda(v)) else {
         return Err(KernelError::Unsupported("not burn-cuda tensors".into()));
     };
-    let out = attention_cuda(q, k, v, warp_m_tiles())?;
+    let out = attention_cuda(q, k, v, Tiling::from_env())?;
     from_cuda(out).ok_or_else(|| KernelError::Unsupported("backend mismatch".into()))
 }
 
@@ -83,7 +101,7 @@ pub(crate) fn attention_cuda(
     q: CudaTensor,
     k: CudaTensor,
     v: CudaTensor,
-    warp_m_tiles: usize,
+    tiling: Tiling,
 ) -> Result<CudaTensor, KernelError> {
     let [batch, len_q, heads, head_dim] = q.meta.shape().dims::<4>();
     let [k_batch, len_k, k_heads, k_dim] = k.meta.shape().dims::<4>();
@@ -104,7 +122,7 @@ pub(crate) fn attention_cuda(
     let variant = Variant {
         head_dim,
         f16: q.dtype == DType::F16,
-        warp_m_tiles,
+        tiling,
     };
     let (q, k, v) = (aligned(q), aligned(k), aligned(v));
     context.make_current()?;
@@ -174,7 +192,7 @@ pub(crate) fn attention_cuda(
         driver::launch_kernel(
             function.0,
             grid,
-            ((WARPS * 32) as u32, 1, 1),
+            ((variant.tiling.warps * 32) as u32, 1, 1),
             variant.shared_bytes() as u32,
             ob.stream,
             &mut params,
@@ -198,100 +216,27 @@ struct LaunchArgs {
     scale_log2: f32,
 }
 
-/// The loaded kernel for `variant` on GPU `device`, compiling (or reading from the disk cache)
-/// on first use.
+/// The loaded kernel for `variant` on GPU `device`.
 fn function(
     device: usize,
     context: &DeviceContext,
     variant: Variant,
 ) -> Result<Function, KernelError> {
-    static LOADED: Mutex<Option<HashMap<(usize, Variant), Function>>> = Mutex::new(None);
-    let mut loaded = LOADED
-        .lock()
-        .map_err(|_| KernelError::Burn("kernel table poisoned".into()))?;
-    let loaded = loaded.get_or_insert_with(HashMap::new);
-    if let Some(f) = loaded.get(&(device, variant)) {
-        return Ok(*f);
-    }
-    let ptx = ptx_for(context.capability, variant)?;
-    let ptx = CString::new(ptx).map_err(|e| KernelError::Compile(e.to_string()))?;
-    let name = CString::new(ENTRY).map_err(|e| KernelError::Compile(e.to_string()))?;
-    // SAFETY: `ptx` is NUL-terminated PTX text; the module stays loaded for the process.
-    let f = unsafe {
-        let module = driver::module::load_data(ptx.as_ptr() as *const c_void)?;
-        let f = driver::module::get_function(module, name)?;
-        driver::function::set_function_attribute(
-            f,
-            CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-            variant.shared_bytes() as i32,
-        )?;
-        f
-    };
-    loaded.insert((device, variant), Function(f));
-    Ok(Function(f))
-}
-
-/// PTX for `variant` on a GPU of compute capability `capability`: from the disk cache when a
-/// previous run compiled it, else from NVRTC (and then stored).
-fn ptx_for(capability: (i32, i32), variant: Variant) -> Result<String, KernelError> {
-    let arch = arch_name(capability);
-    let options = vec![
-        format!("-DHEAD_DIM={}", variant.head_dim),
-        format!("-DELEM_F16={}", u8::from(variant.f16)),
-        format!("-DWARP_M_TILES={}", variant.warp_m_tiles),
-        "-std=c++17".to_string(),
-    ];
-    let cache_file = cache_path(arch, &options);
-    if let Some(path) = &cache_file
-        && let Ok(ptx) = std::fs::read_to_string(path)
-    {
-        return Ok(ptx);
-    }
-    // SAFETY: probing for the library does not touch any CUDA state.
-    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        return Err(KernelError::MissingLibrary("NVRTC (libnvrtc)"));
-    }
-    let ptx = cudarc::nvrtc::compile_ptx_with_opts(
-        SOURCE,
-        cudarc::nvrtc::CompileOptions {
-            arch: Some(arch),
-            options: options.clone(),
-            name: Some("flash_attention.cu".into()),
-            ..Default::default()
+    nvrtc::function(
+        device,
+        context,
+        &KernelSpec {
+            source_name: "flash_attention.cu",
+            source: SOURCE,
+            options: vec![
+                format!("-DHEAD_DIM={}", variant.head_dim),
+                format!("-DELEM_F16={}", u8::from(variant.f16)),
+                format!("-DWARP_M_TILES={}", variant.tiling.warp_m_tiles),
+                format!("-DWARPS={}", variant.tiling.warps),
+                format!("-DBLOCK_N={}", variant.tiling.block_n),
+            ],
+            entry: "flash_attention_forward",
+            dynamic_shared_bytes: variant.shared_bytes(),
         },
     )
-    .map_err(|e| KernelError::Compile(format!("{e:?}")))?
-    .to_src();
-    if let Some(path) = cache_file {
-        // A cache that cannot be written only costs the next run a compile.
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let _ = std::fs::write(&path, &ptx);
-    }
-    Ok(ptx)
-}
-
-/// The virtual architecture to compile for: the GPU's own where NVRTC knows it, else the
-/// newest listed below it (PTX runs on later GPUs through the driver's JIT).
-fn arch_name(capability: (i32, i32)) -> &'static str {
-    match capability {
-        (8, 0) => "compute_80",
-        (8, 6) => "compute_86",
-        (8, 7) => "compute_87",
-        (8, 9) => "compute_89",
-        (8, _) => "compute_80",
-        _ => "compute_90",
-    }
-}
-
-fn cache_path(arch: &str, options: &[String]) -> Option<PathBuf> {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    SOURCE.hash(&mut hasher);
-    options.hash(&mut hasher);
-    let digest = hasher.finish();
-    crate::gpu::kernel_cache_dir().map(|dir| {
-        dir.join("flash-attention")
-            .join(format!("{arch}-{digest:016x}.ptx"))
-    })
 }

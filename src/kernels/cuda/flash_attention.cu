@@ -5,11 +5,13 @@
 //   -DHEAD_DIM=32|64|128   width of one head
 //   -DELEM_F16=0|1         element type: bf16 (0) or f16 (1)
 //   -DWARP_M_TILES=1|2     16-row query tiles per warp (2 reuses each K/V fragment twice)
+//   -DWARPS=4|8            warps per block
+//   -DBLOCK_N=64|128       keys per tile
 // No CUDA headers: elements travel as raw 16-bit words and the tensor-core work is inline PTX
 // (mma.sync m16n8k16, ldmatrix, cp.async), which every NVIDIA GPU from sm_80 runs.
 //
-// Layout: a block of 4 warps owns BLOCK_M = 64·WARP_M_TILES query rows of one (batch, head) and
-// walks the keys in tiles of BLOCK_N = 64, double-buffering K and V tiles in shared memory with
+// Layout: a block of WARPS warps owns BLOCK_M = 16·WARP_M_TILES·WARPS query rows of one (batch,
+// head) and walks the keys in tiles of BLOCK_N, double-buffering K and V tiles in shared memory with
 // cp.async so the next tile loads while the current one is multiplied. Shared rows are stored
 // with their 16-byte chunks XOR-swizzled by the row (HEAD_DIM ≥ 64) so that ldmatrix reads are
 // free of bank conflicts.
@@ -30,10 +32,14 @@ typedef unsigned short u16;
 typedef unsigned int u32;
 typedef unsigned long long u64;
 
+#ifndef WARPS
 #define WARPS 4
+#endif
+#ifndef BLOCK_N
+#define BLOCK_N 64
+#endif
 #define THREADS (WARPS * 32)
 #define BLOCK_M (16 * WARP_M_TILES * WARPS)
-#define BLOCK_N 64
 #define CHUNKS (HEAD_DIM / 8)          // 16-byte chunks per row
 #define K_STEPS (HEAD_DIM / 16)        // k16 steps over the head width
 #define D_TILES (HEAD_DIM / 8)         // n8 output tiles over the head width

@@ -7,7 +7,9 @@
 
 mod device;
 pub mod flash;
+pub mod fused;
 pub mod gemm;
+mod nvrtc;
 
 use std::any::{Any, TypeId};
 use std::collections::HashSet;
@@ -123,5 +125,52 @@ impl<B: Backend> HotOps<B> for CudaKernels {
                 BurnKernels.attention(q, k, v)
             }
         }
+    }
+
+    fn modulated_layer_norm(
+        &self,
+        x: Tensor<B, 3>,
+        scale: Tensor<B, 3>,
+        shift: Tensor<B, 3>,
+        eps: f64,
+    ) -> Tensor<B, 3> {
+        fused::modulated_layer_norm(&x, &scale, &shift, eps).unwrap_or_else(|e| {
+            report(&e);
+            BurnKernels.modulated_layer_norm(x, scale, shift, eps)
+        })
+    }
+
+    fn affine_layer_norm(
+        &self,
+        x: Tensor<B, 2>,
+        weight: &Tensor<B, 1>,
+        bias: &Tensor<B, 1>,
+        eps: f64,
+    ) -> Tensor<B, 2> {
+        fused::affine_layer_norm(&x, weight, bias, eps).unwrap_or_else(|e| {
+            report(&e);
+            BurnKernels.affine_layer_norm(x, weight, bias, eps)
+        })
+    }
+
+    fn rms_norm(&self, x: Tensor<B, 2>, weight: &Tensor<B, 1>, eps: f64) -> Tensor<B, 2> {
+        fused::rms_norm(&x, weight, eps).unwrap_or_else(|e| {
+            report(&e);
+            BurnKernels.rms_norm(x, weight, eps)
+        })
+    }
+
+    fn rope(&self, x: Tensor<B, 3>, cos: &Tensor<B, 2>, sin: &Tensor<B, 2>) -> Tensor<B, 3> {
+        fused::rope(&x, cos, sin).unwrap_or_else(|e| {
+            report(&e);
+            BurnKernels.rope(x, cos, sin)
+        })
+    }
+
+    fn gated_residual(&self, x: Tensor<B, 3>, y: Tensor<B, 3>, gate: Tensor<B, 3>) -> Tensor<B, 3> {
+        fused::gated_residual(&x, &y, &gate).unwrap_or_else(|e| {
+            report(&e);
+            BurnKernels.gated_residual(x, y, gate)
+        })
     }
 }
