@@ -22,7 +22,7 @@ fn json(out: &Output) -> serde_json::Value {
 }
 
 #[test]
-fn the_released_model_fits_one_big_gpu_with_fp8() {
+fn the_released_model_fits_one_big_gpu() {
     let out = run(&[
         "plan",
         "--assume-gpus",
@@ -51,7 +51,9 @@ fn the_released_model_fits_one_big_gpu_with_fp8() {
         (peak - parts).abs() < 0.02,
         "peak {peak} = sum of parts {parts}"
     );
-    assert!((d["components"]["DiT weights"].as_f64().unwrap() - 16.65).abs() < 0.1);
+    // This build quantises fp8 weights for the reference's numerics but holds them in bf16
+    // (16.3 G parameters × 2 bytes), and the plan must count what is really held.
+    assert!((d["components"]["DiT weights"].as_f64().unwrap() - 32.6).abs() < 0.1);
 }
 
 #[test]

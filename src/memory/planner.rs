@@ -38,6 +38,9 @@ pub struct Capabilities {
     pub releases_encoders: bool,
     /// Whether attention runs as a fused kernel that never materialises the score matrix.
     pub fused_attention: bool,
+    /// Whether `--fp8` weights are held in e4m3 on the GPU (otherwise they are quantised for
+    /// the reference's numerics but held, and multiplied, in bf16).
+    pub fp8_storage: bool,
 }
 
 impl Capabilities {
@@ -49,6 +52,7 @@ impl Capabilities {
             placements: vec![Placement::Resident],
             releases_encoders: false,
             fused_attention: cfg!(feature = "cuda"),
+            fp8_storage: false,
         }
     }
 
@@ -58,6 +62,7 @@ impl Capabilities {
             placements: Placement::ALL.to_vec(),
             releases_encoders: true,
             fused_attention: true,
+            fp8_storage: true,
         }
     }
 }
@@ -307,7 +312,7 @@ fn evaluate(r: &PlanRequest, placement: Placement) -> MemoryPlan {
     // On the CPU, Flex computes in f32; on the GPU, bf16.
     let act_bytes: u64 = if on_gpu { 2 } else { 4 };
     let weight_scale: u64 = if on_gpu { 1 } else { 2 };
-    let fp8 = r.fp8_weights && on_gpu;
+    let fp8 = r.fp8_weights && on_gpu && r.capabilities.fp8_storage;
     let layers = f.num_layers() as u64;
     let dim = f.dit_dim as u64;
     let steps = u64::from(r.sample_steps.max(1));

@@ -219,9 +219,10 @@ impl StudioApp {
         ui.end_row();
 
         let label = ui.label("FP8 linears").on_hover_text(
-            "Run the DiT's linear layers in FP8 on GPUs with FP8 tensor cores (Ada, Hopper, \
-             Blackwell): about half the weight memory (about 16 GB instead of 33 GB) and faster \
-             matrix products, at a small cost in fidelity.",
+            "Quantise the DiT's linear weights to FP8 (e4m3, per-tensor scales) as the \
+             reference's fp8 path does, for its numerics. This version still holds and \
+             multiplies them in bf16, so they take as much memory and time as without; the \
+             memory plan counts them that way.",
         );
         ui.checkbox(&mut s.fp8, "").labelled_by(label.id);
         ui.end_row();
