@@ -209,6 +209,34 @@ mod gpu {
                 "attention {len_q}:{len_k} out of tolerance"
             );
         }
+        // Keys and values in two segments (the ring, then the cond tokens), read in place.
+        for (head_dim, heads, len_q, len_1, len_2) in [
+            (32, 2, 70, 192, 80),
+            (128, 5, 198, 792, 155),
+            (128, 3, 130, 64, 257),
+        ] {
+            let q = random([1, len_q, heads, head_dim], 1.0, &device);
+            let ring_k = random([1, len_1 + 64, heads, head_dim], 1.0, &device).narrow(1, 0, len_1);
+            let ring_v = random([1, len_1 + 64, heads, head_dim], 1.0, &device).narrow(1, 0, len_1);
+            let cond_k = random([1, len_2, heads, head_dim], 1.0, &device);
+            let cond_v = random([1, len_2, heads, head_dim], 1.0, &device);
+            let got = flash::attention_segments(&q, (&ring_k, &ring_v), (&cond_k, &cond_v))
+                .unwrap_or_else(|e| panic!("two-segment flash attention failed: {e}"));
+            let want = values(BurnKernels.attention_segments(
+                to_cpu(&q),
+                (to_cpu(&ring_k), to_cpu(&ring_v)),
+                (to_cpu(&cond_k), to_cpu(&cond_v)),
+            ));
+            let (max, rel) = errors(&values(got), &want);
+            println!(
+                "attention in segments d{head_dim} h{heads} {len_q}:{len_1}+{len_2}: max {max:.2e} \
+                 rel-L2 {rel:.2e}"
+            );
+            assert!(
+                rel < 2e-2 && max < 8e-2,
+                "two-segment attention out of tolerance"
+            );
+        }
     }
 
     #[test]

@@ -60,6 +60,17 @@ impl<B: Backend> HotOps<B> for BurnKernels {
             .reshape([batch, len_q, heads * head_dim])
     }
 
+    fn attention_segments(
+        &self,
+        q: Tensor<B, 4>,
+        first: (Tensor<B, 4>, Tensor<B, 4>),
+        second: (Tensor<B, 4>, Tensor<B, 4>),
+    ) -> Tensor<B, 3> {
+        let keys = Tensor::cat(vec![first.0, second.0], 1);
+        let values = Tensor::cat(vec![first.1, second.1], 1);
+        self.attention(q, keys, values)
+    }
+
     fn modulated_layer_norm(
         &self,
         x: Tensor<B, 3>,

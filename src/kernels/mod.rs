@@ -40,6 +40,15 @@ pub trait HotOps<B: Backend>: Send + Sync {
     /// len_q, heads·head_dim]`.
     fn attention(&self, q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 3>;
 
+    /// [`HotOps::attention`] over keys and values given in two segments along the sequence
+    /// (`first` then `second`, each `(keys, values)`), as if they were concatenated.
+    fn attention_segments(
+        &self,
+        q: Tensor<B, 4>,
+        first: (Tensor<B, 4>, Tensor<B, 4>),
+        second: (Tensor<B, 4>, Tensor<B, 4>),
+    ) -> Tensor<B, 3>;
+
     /// `LayerNorm(x)·(1 + scale) + shift` over the last dimension (no affine parameters, biased
     /// variance), for `x` `[groups, per_group, dim]` and `scale` / `shift` `[groups, 1, dim]`.
     fn modulated_layer_norm(

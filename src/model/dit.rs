@@ -200,10 +200,14 @@ impl<B: Backend> DitBlock<B> {
                 t.reshape([run_tokens, heads, head_dim])
             };
             let (q, k, v) = (run(&q_all), run(&k_all), run(&v_all));
-            let (q, keys, values) = match mode {
+            let out = match mode {
                 SelfAttentionMode::Sink { rope, cond } => {
                     cond.write(layer, k.clone(), v.clone());
-                    (rope.apply(q), rope.apply(k), v)
+                    attention(
+                        rope.apply(q).unsqueeze_dim(0),
+                        rope.apply(k).unsqueeze_dim(0),
+                        v.unsqueeze_dim(0),
+                    )
                 }
                 SelfAttentionMode::Stream {
                     rope,
@@ -215,19 +219,18 @@ impl<B: Backend> DitBlock<B> {
                     let slot = ring.slot(*current_start, run_tokens);
                     let (ring_k, ring_v) = ring.write_and_read(layer, slot, rope.apply(k), v);
                     let (cond_k, cond_v) = cond.read(layer);
-                    let keys = Tensor::cat(vec![ring_k, cond_rope.apply(cond_k)], 0);
-                    let values = Tensor::cat(vec![ring_v, cond_v], 0);
-                    (rope.apply(q), keys, values)
+                    // The ring and the cond tokens are attended as one sequence, read in place.
+                    hot_ops::<B>().attention_segments(
+                        rope.apply(q).unsqueeze_dim(0),
+                        (ring_k.unsqueeze_dim(0), ring_v.unsqueeze_dim(0)),
+                        (
+                            cond_rope.apply(cond_k).unsqueeze_dim(0),
+                            cond_v.unsqueeze_dim(0),
+                        ),
+                    )
                 }
             };
-            outputs.push(
-                attention(
-                    q.unsqueeze_dim(0),
-                    keys.unsqueeze_dim(0),
-                    values.unsqueeze_dim(0),
-                )
-                .reshape([run_tokens, dim]),
-            );
+            outputs.push(out.reshape([run_tokens, dim]));
         }
         let out = if outputs.len() == 1 {
             outputs.remove(0)

@@ -86,7 +86,26 @@ pub fn attention<B: Backend>(
     let (Some(q), Some(k), Some(v)) = (as_cuda(q), as_cuda(k), as_cuda(v)) else {
         return Err(KernelError::Unsupported("not burn-cuda tensors".into()));
     };
-    let out = attention_cuda(q, k, v, Tiling::from_env())?;
+    let out = attention_cuda(q, k, v, None, Tiling::from_env())?;
+    from_cuda(out).ok_or_else(|| KernelError::Unsupported("backend mismatch".into()))
+}
+
+/// [`attention`] over keys and values in two segments along the sequence, read in place.
+pub fn attention_segments<B: Backend>(
+    q: &Tensor<B, 4>,
+    first: (&Tensor<B, 4>, &Tensor<B, 4>),
+    second: (&Tensor<B, 4>, &Tensor<B, 4>),
+) -> Result<Tensor<B, 3>, KernelError> {
+    let cuda = |t: &Tensor<B, 4>| {
+        as_cuda(t).ok_or_else(|| KernelError::Unsupported("not burn-cuda tensors".into()))
+    };
+    let out = attention_cuda(
+        cuda(q)?,
+        cuda(first.0)?,
+        cuda(first.1)?,
+        Some((cuda(second.0)?, cuda(second.1)?)),
+        Tiling::from_env(),
+    )?;
     from_cuda(out).ok_or_else(|| KernelError::Unsupported("backend mismatch".into()))
 }
 
@@ -102,17 +121,30 @@ pub(crate) fn attention_cuda(
     q: CudaTensor,
     k: CudaTensor,
     v: CudaTensor,
+    second: Option<(CudaTensor, CudaTensor)>,
     tiling: Tiling,
 ) -> Result<CudaTensor, KernelError> {
     let [batch, len_q, heads, head_dim] = q.meta.shape().dims::<4>();
-    let [k_batch, len_k, k_heads, k_dim] = k.meta.shape().dims::<4>();
-    if k.meta.shape() != v.meta.shape() || k_batch != batch || k_heads != heads || k_dim != head_dim
-    {
+    let len_k1 = k.meta.shape().dims::<4>()[1];
+    let fits = |k: &CudaTensor, v: &CudaTensor| {
+        let [b, _, h, d] = k.meta.shape().dims::<4>();
+        k.meta.shape() == v.meta.shape()
+            && b == batch
+            && h == heads
+            && d == head_dim
+            && k.dtype == q.dtype
+            && v.dtype == q.dtype
+    };
+    if !fits(&k, &v) || second.as_ref().is_some_and(|(k2, v2)| !fits(k2, v2)) {
         return Err(KernelError::Unsupported("mismatched q/k/v shapes".into()));
     }
-    if !is_half(q.dtype) || k.dtype != q.dtype || v.dtype != q.dtype {
+    if !is_half(q.dtype) {
         return Err(KernelError::Unsupported(format!("{:?} attention", q.dtype)));
     }
+    let len_k2 = second
+        .as_ref()
+        .map_or(0, |(k2, _)| k2.meta.shape().dims::<4>()[1]);
+    let len_k = len_k1 + len_k2;
     if !HEAD_DIMS.contains(&head_dim) || len_k == 0 || len_q == 0 {
         return Err(KernelError::Unsupported(format!("head width {head_dim}")));
     }
@@ -126,6 +158,11 @@ pub(crate) fn attention_cuda(
         tiling,
     };
     let (q, k, v) = (aligned(q), aligned(k), aligned(v));
+    // Without a second segment the first stands in for it (zero rows, never read).
+    let (k2, v2) = match second {
+        Some((k2, v2)) => (aligned(k2), aligned(v2)),
+        None => (k.clone(), v.clone()),
+    };
     context.make_current()?;
     let function = function(q.device.index, context, variant)?;
 
@@ -141,9 +178,17 @@ pub(crate) fn attention_cuda(
         raw_buffer(&v)?,
         raw_buffer(&out)?,
     );
-    if [qb.address, kb.address, vb.address, ob.address]
-        .iter()
-        .any(|a| a % 16 != 0)
+    let (k2b, v2b) = (raw_buffer(&k2)?, raw_buffer(&v2)?);
+    if [
+        qb.address,
+        kb.address,
+        vb.address,
+        ob.address,
+        k2b.address,
+        v2b.address,
+    ]
+    .iter()
+    .any(|a| a % 16 != 0)
     {
         return Err(KernelError::Unsupported(
             "unaligned attention operand".into(),
@@ -156,12 +201,17 @@ pub(crate) fn attention_cuda(
         v: vb.address,
         out: ob.address,
         len_q: len_q as i32,
-        len_k: len_k as i32,
+        len_k1: len_k1 as i32,
         heads: heads as i32,
         q_strides: [stride(&q, 0), stride(&q, 1), stride(&q, 2)],
         k_strides: [stride(&k, 0), stride(&k, 1), stride(&k, 2)],
         v_strides: [stride(&v, 0), stride(&v, 1), stride(&v, 2)],
         scale_log2: std::f32::consts::LOG2_E / (head_dim as f32).sqrt(),
+        k2: k2b.address,
+        v2: v2b.address,
+        len_k2: len_k2 as i32,
+        k2_strides: [stride(&k2, 0), stride(&k2, 1), stride(&k2, 2)],
+        v2_strides: [stride(&v2, 0), stride(&v2, 1), stride(&v2, 2)],
     };
     let mut params: Vec<*mut c_void> = vec![
         (&mut args.q) as *mut u64 as *mut c_void,
@@ -169,7 +219,7 @@ pub(crate) fn attention_cuda(
         (&mut args.v) as *mut u64 as *mut c_void,
         (&mut args.out) as *mut u64 as *mut c_void,
         (&mut args.len_q) as *mut i32 as *mut c_void,
-        (&mut args.len_k) as *mut i32 as *mut c_void,
+        (&mut args.len_k1) as *mut i32 as *mut c_void,
         (&mut args.heads) as *mut i32 as *mut c_void,
     ];
     for strides in [
@@ -182,6 +232,14 @@ pub(crate) fn attention_cuda(
         }
     }
     params.push((&mut args.scale_log2) as *mut f32 as *mut c_void);
+    params.push((&mut args.k2) as *mut u64 as *mut c_void);
+    params.push((&mut args.v2) as *mut u64 as *mut c_void);
+    params.push((&mut args.len_k2) as *mut i32 as *mut c_void);
+    for strides in [&mut args.k2_strides, &mut args.v2_strides] {
+        for s in strides.iter_mut() {
+            params.push(s as *mut i64 as *mut c_void);
+        }
+    }
     let grid = (
         len_q.div_ceil(variant.block_m()) as u32,
         heads as u32,
@@ -199,7 +257,7 @@ pub(crate) fn attention_cuda(
             &mut params,
         )?;
     }
-    drop((q, k, v));
+    drop((q, k, v, k2, v2));
     Ok(out)
 }
 
@@ -209,12 +267,17 @@ struct LaunchArgs {
     v: u64,
     out: u64,
     len_q: i32,
-    len_k: i32,
+    len_k1: i32,
     heads: i32,
     q_strides: [i64; 3],
     k_strides: [i64; 3],
     v_strides: [i64; 3],
     scale_log2: f32,
+    k2: u64,
+    v2: u64,
+    len_k2: i32,
+    k2_strides: [i64; 3],
+    v2_strides: [i64; 3],
 }
 
 /// The loaded kernel for `variant` on GPU `device`.

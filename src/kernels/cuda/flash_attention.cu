@@ -125,12 +125,35 @@ __device__ __forceinline__ void load_tile(u16* tile, const u16* src, long long r
     }
 }
 
+// Key (or value) rows first..first+rows of a sequence made of two segments — `len1` rows from
+// `src1`, then `len2` from `src2` — into a swizzled shared tile (zeros past the end), so the
+// ring cache and the cond tokens are attended without first being copied side by side.
+__device__ __forceinline__ void load_keys(u16* tile, const u16* src1, long long stride1, int len1,
+                                          const u16* src2, long long stride2, int len2, int first) {
+    for (int i = threadIdx.x; i < BLOCK_N * CHUNKS; i += THREADS) {
+        int row = i / CHUNKS;
+        int chunk = i % CHUNKS;
+        int key = first + row;
+        bool valid = key < len1 + len2;
+        const u16* g = key < len1 ? src1 + (long long)key * stride1
+                                  : (valid ? src2 + (long long)(key - len1) * stride2 : src1);
+        u16* s = tile + row * HEAD_DIM + swizzle(row, chunk) * 8;
+        cp_async16(smem_addr(s), g + chunk * 8, valid);
+    }
+}
+
+// Keys and values come in two segments (k/v: len_k1 rows, k2/v2: len_k2 rows; len_k2 may be 0),
+// attended as one sequence.
 extern "C" __global__ void __launch_bounds__(THREADS)
 flash_attention_forward(const u16* __restrict__ q, const u16* __restrict__ k,
-                        const u16* __restrict__ v, u16* __restrict__ out, int len_q, int len_k,
+                        const u16* __restrict__ v, u16* __restrict__ out, int len_q, int len_k1,
                         int heads, long long q_batch, long long q_token, long long q_head,
                         long long k_batch, long long k_token, long long k_head, long long v_batch,
-                        long long v_token, long long v_head, float scale_log2) {
+                        long long v_token, long long v_head, float scale_log2,
+                        const u16* __restrict__ k2, const u16* __restrict__ v2, int len_k2,
+                        long long k2_batch, long long k2_token, long long k2_head,
+                        long long v2_batch, long long v2_token, long long v2_head) {
+    const int len_k = len_k1 + len_k2;
     extern __shared__ __align__(128) u16 shared[];
     u16* sq = shared;                                 // [BLOCK_M][HEAD_DIM]
     u16* sk = sq + BLOCK_M * HEAD_DIM;                // [2][BLOCK_N][HEAD_DIM]
@@ -147,10 +170,12 @@ flash_attention_forward(const u16* __restrict__ q, const u16* __restrict__ k,
     const u16* q_base = q + batch * q_batch + head * q_head + (long long)q0 * q_token;
     const u16* k_base = k + batch * k_batch + head * k_head;
     const u16* v_base = v + batch * v_batch + head * v_head;
+    const u16* k2_base = k2 + batch * k2_batch + head * k2_head;
+    const u16* v2_base = v2 + batch * v2_batch + head * v2_head;
 
     load_tile(sq, q_base, q_token, BLOCK_M, len_q - q0);
-    load_tile(sk, k_base, k_token, BLOCK_N, len_k);
-    load_tile(sv, v_base, v_token, BLOCK_N, len_k);
+    load_keys(sk, k_base, k_token, len_k1, k2_base, k2_token, len_k2, 0);
+    load_keys(sv, v_base, v_token, len_k1, v2_base, v2_token, len_k2, 0);
     cp_async_commit();
 
     float acc[WARP_M_TILES][D_TILES][4];
@@ -173,10 +198,10 @@ flash_attention_forward(const u16* __restrict__ q, const u16* __restrict__ k,
         const int buf = tile & 1;
         if (tile + 1 < key_tiles) {
             const int next = (tile + 1) * BLOCK_N;
-            load_tile(sk + (buf ^ 1) * BLOCK_N * HEAD_DIM, k_base + (long long)next * k_token, k_token,
-                      BLOCK_N, len_k - next);
-            load_tile(sv + (buf ^ 1) * BLOCK_N * HEAD_DIM, v_base + (long long)next * v_token, v_token,
-                      BLOCK_N, len_k - next);
+            load_keys(sk + (buf ^ 1) * BLOCK_N * HEAD_DIM, k_base, k_token, len_k1, k2_base, k2_token,
+                      len_k2, next);
+            load_keys(sv + (buf ^ 1) * BLOCK_N * HEAD_DIM, v_base, v_token, len_k1, v2_base, v2_token,
+                      len_k2, next);
             cp_async_commit();
             cp_async_wait<1>();
         } else {

@@ -127,6 +127,21 @@ impl<B: Backend> HotOps<B> for CudaKernels {
         }
     }
 
+    fn attention_segments(
+        &self,
+        q: Tensor<B, 4>,
+        first: (Tensor<B, 4>, Tensor<B, 4>),
+        second: (Tensor<B, 4>, Tensor<B, 4>),
+    ) -> Tensor<B, 3> {
+        match flash::attention_segments(&q, (&first.0, &first.1), (&second.0, &second.1)) {
+            Ok(out) => out,
+            Err(e) => {
+                report(&e);
+                BurnKernels.attention_segments(q, first, second)
+            }
+        }
+    }
+
     fn modulated_layer_norm(
         &self,
         x: Tensor<B, 3>,
