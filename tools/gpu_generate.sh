@@ -7,7 +7,9 @@ cd "$(dirname "$0")"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 driver=$(find /usr /lib /lib64 /opt -name 'libcuda.so.1' -not -path '*/stubs/*' 2>/dev/null | xargs -r -n1 dirname | sort -u | tr '\n' ':')
 libs=$(find /usr/local/cuda-13.0 -name 'libnvrtc.so*' -not -path '*/stubs/*' 2>/dev/null | xargs -r -n1 dirname | sort -u | tr '\n' ':')
-export LD_LIBRARY_PATH="${driver}${libs}${LD_LIBRARY_PATH:-}"
+# cuBLASLt for the DiT's linears (without it they fall back to burn's matmul, with a note).
+blas=$(find /usr/local/cuda-13.0 -name 'libcublasLt.so*' -not -path '*/stubs/*' 2>/dev/null | xargs -r -n1 dirname | sort -u | tr '\n' ':')
+export LD_LIBRARY_PATH="${driver}${libs}${blas}${LD_LIBRARY_PATH:-}"
 tar -xJf bin/all.tar.xz -C bin
 export AVATAR_STUDIO_CACHE_DIR="$PWD/../target/kcache"
 mkdir -p ../target
