@@ -80,6 +80,17 @@ pub struct StreamLayerInputs<B: Backend> {
     current_start: usize,
 }
 
+/// One streaming call's input made ready for the transformer ([`DitModel::embed_call`]).
+struct EmbeddedCall<B: Backend> {
+    /// `[tokens, dim]` hidden states entering the first layer.
+    hidden: Tensor<B, 2>,
+    audio: AudioTokens<B>,
+    layer_inputs: StreamLayerInputs<B>,
+    /// The patch grid, for unpatchify.
+    grid: [usize; 3],
+    frames: usize,
+}
+
 /// Intermediate activations of one call (`[tokens, dim]` each), for debugging and parity.
 #[derive(Debug, Clone, Default)]
 pub struct DitTrace<B: Backend> {
@@ -632,43 +643,61 @@ impl<B: Backend> DitModel<B> {
         text: &TextContext<B>,
         mut trace: Option<&mut DitTrace<B>>,
     ) -> Tensor<B, 4> {
-        let [_, frames, h, w] = input.latents.dims();
-        let geometry = self.config.geometry(h, w);
-        let (tokens, grid) = self.patch_embedding.forward(input.latents);
-        let (pose, _) = self.cond_encoder.forward(input.cond_states);
-        let x = tokens + pose + self.cond_mask.clone().narrow(0, MASK_NOISY, 1);
-
-        let audio: AudioTokens<B> = self.audio_encoder.tokens(input.audio);
-        let layer_inputs = self.stream_layer_inputs(
-            &geometry,
-            frames,
-            input.timestep,
-            input.current_start,
-            input.ref_offset,
-        );
-
-        let mut x = x;
+        let call = self.embed_call(input);
+        let mut x = call.hidden.clone();
         if let Some(trace) = trace.as_deref_mut() {
             trace.block_input = Some(x.clone());
         }
         for layer in 0..self.blocks.len() {
-            x = self.stream_layer(layer, x, &layer_inputs, ring, cond, text);
+            x = self.stream_layer(layer, x, &call.layer_inputs, ring, cond, text);
             if let Some(trace) = trace.as_deref_mut() {
                 trace.block_outputs.push(x.clone());
             }
             if let Some(index) = self.config.injector_index(layer) {
-                x = x.clone() + self.audio_injectors[index].forward(x, &audio);
+                x = x.clone() + self.audio_injectors[index].forward(x, &call.audio);
             }
             if let Some(trace) = trace.as_deref_mut() {
                 trace.after_audio.push(x.clone());
             }
         }
-        let head_time = layer_inputs.time.embedding.narrow(0, 0, frames);
-        let head = self.head_forward(x, head_time);
+        let head = self.call_head(x, &call);
         if let Some(trace) = trace {
             trace.head = Some(head.clone());
         }
-        self.unpatchify(head, grid)
+        self.unpatchify(head, call.grid)
+    }
+
+    /// The parts of one streaming call before the transformer: its tokens (patches, pose and
+    /// the noisy-latent mask), audio tokens and what every layer shares.
+    fn embed_call(&self, input: StreamInput<B>) -> EmbeddedCall<B> {
+        let [_, frames, h, w] = input.latents.dims();
+        let geometry = self.config.geometry(h, w);
+        let (tokens, grid) = self.patch_embedding.forward(input.latents);
+        let (pose, _) = self.cond_encoder.forward(input.cond_states);
+        EmbeddedCall {
+            hidden: tokens + pose + self.cond_mask.clone().narrow(0, MASK_NOISY, 1),
+            audio: self.audio_encoder.tokens(input.audio),
+            layer_inputs: self.stream_layer_inputs(
+                &geometry,
+                frames,
+                input.timestep,
+                input.current_start,
+                input.ref_offset,
+            ),
+            grid,
+            frames,
+        }
+    }
+
+    /// The head on the call's final hidden states `x`, before unpatchify.
+    fn call_head(&self, x: Tensor<B, 2>, call: &EmbeddedCall<B>) -> Tensor<B, 2> {
+        let head_time = call
+            .layer_inputs
+            .time
+            .embedding
+            .clone()
+            .narrow(0, 0, call.frames);
+        self.head_forward(x, head_time)
     }
 
     /// Several streaming calls through the transformer together: each call keeps its own
@@ -692,45 +721,30 @@ impl<B: Backend> DitModel<B> {
                 .map(|(input, ring)| self.forward_block(input, ring, cond, text))
                 .collect();
         }
-        let [_, frames, h, w] = calls[0].0.latents.dims();
-        let geometry = self.config.geometry(h, w);
-        let mut hidden = Vec::with_capacity(calls.len());
-        let mut audio = Vec::with_capacity(calls.len());
-        let mut layer_inputs = Vec::with_capacity(calls.len());
-        let mut grids = Vec::with_capacity(calls.len());
-        let mut rings = Vec::with_capacity(calls.len());
-        for (input, ring) in calls {
-            let (tokens, grid) = self.patch_embedding.forward(input.latents);
-            let (pose, _) = self.cond_encoder.forward(input.cond_states);
-            hidden.push(tokens + pose + self.cond_mask.clone().narrow(0, MASK_NOISY, 1));
-            audio.push(self.audio_encoder.tokens(input.audio));
-            layer_inputs.push(self.stream_layer_inputs(
-                &geometry,
-                frames,
-                input.timestep,
-                input.current_start,
-                input.ref_offset,
-            ));
-            grids.push(grid);
-            rings.push(ring);
-        }
-        let run_tokens = hidden[0].dims()[0];
-        let runs = hidden.len();
-        let mut x = Tensor::cat(hidden, 0);
+        let (embedded, mut rings): (Vec<EmbeddedCall<B>>, Vec<_>) = calls
+            .into_iter()
+            .map(|(input, ring)| (self.embed_call(input), ring))
+            .unzip();
+        let run_tokens = embedded[0].hidden.dims()[0];
+        let runs = embedded.len();
+        let mut x = Tensor::cat(embedded.iter().map(|c| c.hidden.clone()).collect(), 0);
         let modulation = Tensor::cat(
-            layer_inputs.iter().map(|l| l.modulation.clone()).collect(),
+            embedded
+                .iter()
+                .map(|c| c.layer_inputs.modulation.clone())
+                .collect(),
             0,
         );
         for (layer, block) in self.blocks.iter().enumerate() {
             let mut modes: Vec<SelfAttentionMode<'_, B>> = rings
                 .iter_mut()
-                .zip(&layer_inputs)
-                .map(|(ring, inputs)| SelfAttentionMode::Stream {
-                    rope: &inputs.rope,
-                    cond_rope: &inputs.cond_rope,
+                .zip(&embedded)
+                .map(|(ring, call)| SelfAttentionMode::Stream {
+                    rope: &call.layer_inputs.rope,
+                    cond_rope: &call.layer_inputs.cond_rope,
                     ring: &mut **ring,
                     cond,
-                    current_start: inputs.current_start,
+                    current_start: call.layer_inputs.current_start,
                 })
                 .collect();
             x = block.forward(
@@ -745,21 +759,19 @@ impl<B: Backend> DitModel<B> {
                 let injected = (0..runs)
                     .map(|run| {
                         let part = x.clone().narrow(0, run * run_tokens, run_tokens);
-                        part.clone() + self.audio_injectors[index].forward(part, &audio[run])
+                        part.clone()
+                            + self.audio_injectors[index].forward(part, &embedded[run].audio)
                     })
                     .collect();
                 x = Tensor::cat(injected, 0);
             }
         }
-        (0..runs)
-            .map(|run| {
+        embedded
+            .iter()
+            .enumerate()
+            .map(|(run, call)| {
                 let part = x.clone().narrow(0, run * run_tokens, run_tokens);
-                let head_time = layer_inputs[run]
-                    .time
-                    .embedding
-                    .clone()
-                    .narrow(0, 0, frames);
-                self.unpatchify(self.head_forward(part, head_time), grids[run])
+                self.unpatchify(self.call_head(part, call), call.grid)
             })
             .collect()
     }

@@ -23,6 +23,13 @@ pub trait ParameterSource<B: Backend> {
     }
 }
 
+/// `x` as `[rows, last dimension]`, for the row-wise hot ops.
+fn as_rows<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, 2> {
+    let dim = x.dims()[D - 1];
+    let rows = x.shape().num_elements() / dim.max(1);
+    x.reshape([rows, dim])
+}
+
 /// A dense layer `y = x·Wᵀ + b`, with `W` kept transposed (`[in, out]`) for the matmul.
 #[derive(Debug, Clone)]
 pub struct Linear<B: Backend> {
@@ -59,14 +66,7 @@ impl<B: Backend> Linear<B> {
         activation: Activation,
     ) -> Tensor<B, D> {
         let dims = x.dims();
-        let in_features = dims[D - 1];
-        let rows = x.shape().num_elements() / in_features.max(1);
-        let y = hot_ops::<B>().linear(
-            x.reshape([rows, in_features]),
-            &self.weight_t,
-            self.bias.as_ref(),
-            activation,
-        );
+        let y = hot_ops::<B>().linear(as_rows(x), &self.weight_t, self.bias.as_ref(), activation);
         let mut out_dims = dims;
         out_dims[D - 1] = self.weight_t.dims()[1];
         y.reshape(out_dims)
@@ -95,10 +95,8 @@ impl<B: Backend> RmsNorm<B> {
 
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let dims = x.dims();
-        let dim = dims[D - 1];
-        let rows = x.shape().num_elements() / dim.max(1);
         hot_ops::<B>()
-            .rms_norm(x.reshape([rows, dim]), &self.weight, self.eps)
+            .rms_norm(as_rows(x), &self.weight, self.eps)
             .reshape(dims)
     }
 }
@@ -129,10 +127,8 @@ impl<B: Backend> AffineLayerNorm<B> {
 
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let dims = x.dims();
-        let dim = dims[D - 1];
-        let rows = x.shape().num_elements() / dim.max(1);
         hot_ops::<B>()
-            .affine_layer_norm(x.reshape([rows, dim]), &self.weight, &self.bias, self.eps)
+            .affine_layer_norm(as_rows(x), &self.weight, &self.bias, self.eps)
             .reshape(dims)
     }
 }

@@ -176,7 +176,6 @@ struct ClipLoop<'a, B: Backend> {
     audio: Tensor<B, 3>,
     /// `[cond_dim, frames_per_block, h, w]`; the pose condition is zero without a pose video.
     cond_states: Tensor<B, 4>,
-    calls: usize,
 }
 
 /// A block on its way through the denoising steps.
@@ -229,33 +228,21 @@ impl<B: Backend> ClipLoop<'_, B> {
             .iter()
             .map(|flight| self.stream_input(flight, randomness))
             .collect();
-        self.calls += inputs.len();
-        let steps: Vec<usize> = flights.iter().map(|f| f.step).collect();
-        let velocities = if inputs.len() == 1 {
-            let input = inputs.into_iter().next().into_iter();
-            input
-                .map(|input| {
-                    self.models.dit.forward_block(
-                        input,
-                        &mut self.cache.steps[steps[0]],
-                        &self.cache.cond,
-                        text,
-                    )
-                })
-                .collect()
-        } else {
-            // Blocks in flight are at distinct steps, so each borrows a different ring.
-            let mut rings: Vec<Option<&mut crate::model::RingCache<B>>> =
-                self.cache.steps.iter_mut().map(Some).collect();
-            let calls = inputs
-                .into_iter()
-                .zip(&steps)
-                .filter_map(|(input, &step)| rings.get_mut(step)?.take().map(|r| (input, r)))
-                .collect();
-            self.models
-                .dit
-                .forward_blocks(calls, &self.cache.cond, text)
-        };
+        // Blocks in flight are at distinct steps, so each borrows a different ring;
+        // `forward_blocks` runs a lone call as a plain `forward_block`.
+        let mut rings: Vec<Option<&mut crate::model::RingCache<B>>> =
+            self.cache.steps.iter_mut().map(Some).collect();
+        let calls = inputs
+            .into_iter()
+            .zip(flights.iter())
+            .filter_map(|(input, flight)| {
+                rings.get_mut(flight.step)?.take().map(|ring| (input, ring))
+            })
+            .collect();
+        let velocities = self
+            .models
+            .dit
+            .forward_blocks(calls, &self.cache.cond, text);
         for (flight, v) in flights.iter_mut().zip(velocities) {
             flight.x = self.schedule.euler_step(flight.step, flight.x.clone(), v);
             flight.step += 1;
@@ -333,7 +320,6 @@ pub fn render<B: Backend>(
         schedule,
         audio,
         cond_states: Tensor::zeros([config.cond_dim, config.frames_per_block, h, w], device),
-        calls: 0,
     };
 
     let mut decoder = Decoder::new(models, &sink, request, device)?;

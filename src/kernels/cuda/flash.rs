@@ -83,11 +83,14 @@ pub fn attention<B: Backend>(
     k: &Tensor<B, 4>,
     v: &Tensor<B, 4>,
 ) -> Result<Tensor<B, 3>, KernelError> {
-    let (Some(q), Some(k), Some(v)) = (as_cuda(q), as_cuda(k), as_cuda(v)) else {
-        return Err(KernelError::Unsupported("not burn-cuda tensors".into()));
-    };
-    let out = attention_cuda(q, k, v, None, Tiling::from_env())?;
-    from_cuda(out).ok_or_else(|| KernelError::Unsupported("backend mismatch".into()))
+    let out = attention_cuda(
+        as_cuda(q)?,
+        as_cuda(k)?,
+        as_cuda(v)?,
+        None,
+        Tiling::from_env(),
+    )?;
+    from_cuda(out)
 }
 
 /// [`attention`] over keys and values in two segments along the sequence, read in place.
@@ -96,17 +99,14 @@ pub fn attention_segments<B: Backend>(
     first: (&Tensor<B, 4>, &Tensor<B, 4>),
     second: (&Tensor<B, 4>, &Tensor<B, 4>),
 ) -> Result<Tensor<B, 3>, KernelError> {
-    let cuda = |t: &Tensor<B, 4>| {
-        as_cuda(t).ok_or_else(|| KernelError::Unsupported("not burn-cuda tensors".into()))
-    };
     let out = attention_cuda(
-        cuda(q)?,
-        cuda(first.0)?,
-        cuda(first.1)?,
-        Some((cuda(second.0)?, cuda(second.1)?)),
+        as_cuda(q)?,
+        as_cuda(first.0)?,
+        as_cuda(first.1)?,
+        Some((as_cuda(second.0)?, as_cuda(second.1)?)),
         Tiling::from_env(),
     )?;
-    from_cuda(out).ok_or_else(|| KernelError::Unsupported("backend mismatch".into()))
+    from_cuda(out)
 }
 
 /// Makes the head dimension unit-stride and every row 16-byte aligned (the kernel copies rows

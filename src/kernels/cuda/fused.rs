@@ -28,14 +28,6 @@ fn elem_code(dtype: DType) -> Result<u8, KernelError> {
     }
 }
 
-fn cuda_of<B: Backend, const D: usize>(t: &Tensor<B, D>) -> Result<CudaTensor, KernelError> {
-    as_cuda(t).ok_or_else(|| KernelError::Unsupported("not a burn-cuda tensor".into()))
-}
-
-fn back<B: Backend, const D: usize>(t: CudaTensor) -> Result<Tensor<B, D>, KernelError> {
-    from_cuda(t).ok_or_else(|| KernelError::Unsupported("backend mismatch".into()))
-}
-
 /// A small parameter tensor in the activations' element type.
 fn in_dtype<B: Backend, const D: usize>(
     t: &Tensor<B, D>,
@@ -46,7 +38,7 @@ fn in_dtype<B: Backend, const D: usize>(
     } else {
         t.clone().cast(dtype)
     };
-    cuda_of(&t)
+    as_cuda(&t)
 }
 
 /// `t` with unit-stride, densely packed rows (copied if it is not).
@@ -192,11 +184,11 @@ pub fn modulated_layer_norm<B: Backend>(
     if scale.dims() != [groups, 1, dim] || shift.dims() != [groups, 1, dim] {
         return Err(KernelError::Unsupported("modulation shape".into()));
     }
-    let xc = cuda_of(x)?;
+    let xc = as_cuda(x)?;
     elem_code(xc.dtype)?;
     let sc = in_dtype(scale, xc.dtype)?;
     let sh = in_dtype(shift, xc.dtype)?;
-    back(layer_norm_rows(xc, Some((sc, sh)), None, per_group, eps)?)
+    from_cuda(layer_norm_rows(xc, Some((sc, sh)), None, per_group, eps)?)
 }
 
 /// `LN(x)·weight + bias` over the last dimension of `x` `[rows, dim]`.
@@ -206,12 +198,12 @@ pub fn affine_layer_norm<B: Backend>(
     bias: &Tensor<B, 1>,
     eps: f64,
 ) -> Result<Tensor<B, 2>, KernelError> {
-    let xc = cuda_of(x)?;
+    let xc = as_cuda(x)?;
     elem_code(xc.dtype)?;
     let rows = x.dims()[0].max(1);
     let w = in_dtype(weight, xc.dtype)?;
     let b = in_dtype(bias, xc.dtype)?;
-    back(layer_norm_rows(xc, None, Some((w, b)), rows, eps)?)
+    from_cuda(layer_norm_rows(xc, None, Some((w, b)), rows, eps)?)
 }
 
 /// `x · rsqrt(mean(x²) + eps) · weight` over the last dimension of `x` `[rows, dim]`.
@@ -224,7 +216,7 @@ pub fn rms_norm<B: Backend>(
     if dim == 0 || dim > MAX_ROW || rows == 0 {
         return Err(KernelError::Unsupported(format!("RMSNorm over {dim}")));
     }
-    let xc = dense(cuda_of(x)?);
+    let xc = dense(as_cuda(x)?);
     elem_code(xc.dtype)?;
     let w = dense(in_dtype(weight, xc.dtype)?);
     let out = output(&xc, Shape::new([rows, dim]));
@@ -249,7 +241,7 @@ pub fn rms_norm<B: Backend>(
         ],
     )?;
     drop((xc, w));
-    back(out)
+    from_cuda(out)
 }
 
 /// Rotates the interleaved channel pairs of `x` `[tokens, heads, head_dim]` by `cos` / `sin`
@@ -268,7 +260,7 @@ pub fn rope<B: Backend>(
     if total == 0 {
         return Err(KernelError::Unsupported("empty RoPE".into()));
     }
-    let xc = cuda_of(x)?;
+    let xc = as_cuda(x)?;
     elem_code(xc.dtype)?;
     let xc = if xc.meta.strides()[2] == 1 {
         xc
@@ -309,7 +301,7 @@ pub fn rope<B: Backend>(
         ],
     )?;
     drop((xc, c, s));
-    back(out)
+    from_cuda(out)
 }
 
 /// `x + y · gate` for `x`, `y` `[groups, per_group, dim]` and `gate` `[groups, 1, dim]`.
@@ -326,9 +318,9 @@ pub fn gated_residual<B: Backend>(
     if total == 0 {
         return Err(KernelError::Unsupported("empty residual".into()));
     }
-    let xc = dense(cuda_of(x)?);
+    let xc = dense(as_cuda(x)?);
     elem_code(xc.dtype)?;
-    let yc = cuda_of(y)?;
+    let yc = as_cuda(y)?;
     if yc.dtype != xc.dtype {
         return Err(KernelError::Unsupported("mixed element types".into()));
     }
@@ -369,5 +361,5 @@ pub fn gated_residual<B: Backend>(
         ],
     )?;
     drop((xc, yc, g));
-    back(out)
+    from_cuda(out)
 }

@@ -30,17 +30,9 @@ pub fn linear<B: Backend>(
     bias: Option<&Tensor<B, 1>>,
     activation: Activation,
 ) -> Result<Tensor<B, 2>, KernelError> {
-    let (Some(x), Some(w)) = (as_cuda(x), as_cuda(weight_t)) else {
-        return Err(KernelError::Unsupported("not burn-cuda tensors".into()));
-    };
-    let bias = match bias {
-        Some(b) => Some(
-            as_cuda(b).ok_or_else(|| KernelError::Unsupported("bias not on burn-cuda".into()))?,
-        ),
-        None => None,
-    };
-    let out = linear_cuda(x, w, bias, activation)?;
-    from_cuda(out).ok_or_else(|| KernelError::Unsupported("backend mismatch".into()))
+    let bias = bias.map(as_cuda).transpose()?;
+    let out = linear_cuda(as_cuda(x)?, as_cuda(weight_t)?, bias, activation)?;
+    from_cuda(out)
 }
 
 /// How one operand sits in memory, in cuBLASLt's column-major terms.
@@ -261,11 +253,10 @@ fn linear_cuda(
     // the descriptors belong to `plan`.
     unsafe {
         if let Some(bias_buf) = bias_buf {
-            lt::set_matmul_desc_attribute(
+            set_desc(
                 plan.desc,
                 sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-                (&bias_buf.address) as *const u64 as *const c_void,
-                std::mem::size_of::<u64>(),
+                &bias_buf.address,
             )?;
         }
         let alpha: f32 = 1.0;
@@ -293,6 +284,27 @@ fn linear_cuda(
     // Keep the inputs alive until the product is enqueued.
     drop((x, w, bias));
     Ok(out)
+}
+
+/// Sets one attribute of a matmul descriptor to `value`.
+///
+/// # Safety
+/// `desc` must be a live descriptor and `T` the type cuBLASLt expects for `attribute`.
+unsafe fn set_desc<T>(
+    desc: sys::cublasLtMatmulDesc_t,
+    attribute: sys::cublasLtMatmulDescAttributes_t,
+    value: &T,
+) -> Result<(), KernelError> {
+    // SAFETY: forwarded from the caller; `value` outlives the call, which copies it.
+    unsafe {
+        lt::set_matmul_desc_attribute(
+            desc,
+            attribute,
+            value as *const T as *const c_void,
+            std::mem::size_of::<T>(),
+        )?;
+    }
+    Ok(())
 }
 
 fn make_plan(
@@ -324,24 +336,21 @@ fn make_plan(
     let trans_b: i32 = 0;
     // SAFETY: attribute values are plain integers of the sizes cuBLASLt expects.
     unsafe {
-        lt::set_matmul_desc_attribute(
+        set_desc(
             plan.desc,
             sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_TRANSA,
-            (&trans_a) as *const i32 as *const c_void,
-            std::mem::size_of::<i32>(),
+            &trans_a,
         )?;
-        lt::set_matmul_desc_attribute(
+        set_desc(
             plan.desc,
             sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_TRANSB,
-            (&trans_b) as *const i32 as *const c_void,
-            std::mem::size_of::<i32>(),
+            &trans_b,
         )?;
         let epilogue_value = epilogue as u32;
-        lt::set_matmul_desc_attribute(
+        set_desc(
             plan.desc,
             sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_EPILOGUE,
-            (&epilogue_value) as *const u32 as *const c_void,
-            std::mem::size_of::<u32>(),
+            &epilogue_value,
         )?;
         if matches!(
             epilogue,
@@ -349,11 +358,10 @@ fn make_plan(
                 | sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_GELU_BIAS
         ) {
             let bias_type = data_type as u32;
-            lt::set_matmul_desc_attribute(
+            set_desc(
                 plan.desc,
                 sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
-                (&bias_type) as *const u32 as *const c_void,
-                std::mem::size_of::<u32>(),
+                &bias_type,
             )?;
         }
         let pref = lt::create_matmul_pref()?;

@@ -60,19 +60,26 @@ pub fn serves<B: Backend>() -> bool {
     TypeId::of::<B::FloatTensorPrimitive>() == TypeId::of::<CudaTensor>()
 }
 
-/// The burn-cuda tensor inside `t` (a cheap handle copy), or `None` for another backend.
-pub(crate) fn as_cuda<B: Backend, const D: usize>(t: &Tensor<B, D>) -> Option<CudaTensor> {
+/// The burn-cuda tensor inside `t` (a cheap handle copy); `Unsupported` for another backend.
+pub(crate) fn as_cuda<B: Backend, const D: usize>(
+    t: &Tensor<B, D>,
+) -> Result<CudaTensor, KernelError> {
     let primitive: Box<dyn Any> = Box::new(t.clone().into_primitive().tensor());
-    primitive.downcast::<CudaTensor>().ok().map(|t| *t)
+    primitive
+        .downcast::<CudaTensor>()
+        .map(|t| *t)
+        .map_err(|_| KernelError::Unsupported("not a burn-cuda tensor".into()))
 }
 
-/// Wraps a burn-cuda tensor as a tensor of backend `B` (`None` if `B` is not burn-cuda).
-pub(crate) fn from_cuda<B: Backend, const D: usize>(t: CudaTensor) -> Option<Tensor<B, D>> {
+/// Wraps a burn-cuda tensor as a tensor of backend `B`; `Unsupported` if `B` is not burn-cuda.
+pub(crate) fn from_cuda<B: Backend, const D: usize>(
+    t: CudaTensor,
+) -> Result<Tensor<B, D>, KernelError> {
     let primitive: Box<dyn Any> = Box::new(t);
     primitive
         .downcast::<B::FloatTensorPrimitive>()
-        .ok()
         .map(|p| Tensor::from_primitive(TensorPrimitive::Float(*p)))
+        .map_err(|_| KernelError::Unsupported("backend mismatch".into()))
 }
 
 /// Reports a kernel failure once per distinct message; unsupported cases stay quiet.
@@ -89,6 +96,14 @@ fn report(error: &KernelError) {
     {
         eprintln!("note: GPU kernel unavailable, using plain burn: {message}");
     }
+}
+
+/// `result`, or — when the kernel could not serve the call — `plain_burn()`, after reporting why.
+fn or_plain_burn<T>(result: Result<T, KernelError>, plain_burn: impl FnOnce() -> T) -> T {
+    result.unwrap_or_else(|e| {
+        report(&e);
+        plain_burn()
+    })
 }
 
 /// The element types the kernels handle.
@@ -108,23 +123,15 @@ impl<B: Backend> HotOps<B> for CudaKernels {
         bias: Option<&Tensor<B, 1>>,
         activation: Activation,
     ) -> Tensor<B, 2> {
-        match gemm::linear(&x, weight_t, bias, activation) {
-            Ok(y) => y,
-            Err(e) => {
-                report(&e);
-                BurnKernels.linear(x, weight_t, bias, activation)
-            }
-        }
+        or_plain_burn(gemm::linear(&x, weight_t, bias, activation), || {
+            BurnKernels.linear(x, weight_t, bias, activation)
+        })
     }
 
     fn attention(&self, q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 3> {
-        match flash::attention(&q, &k, &v) {
-            Ok(out) => out,
-            Err(e) => {
-                report(&e);
-                BurnKernels.attention(q, k, v)
-            }
-        }
+        or_plain_burn(flash::attention(&q, &k, &v), || {
+            BurnKernels.attention(q, k, v)
+        })
     }
 
     fn attention_segments(
@@ -133,13 +140,10 @@ impl<B: Backend> HotOps<B> for CudaKernels {
         first: (Tensor<B, 4>, Tensor<B, 4>),
         second: (Tensor<B, 4>, Tensor<B, 4>),
     ) -> Tensor<B, 3> {
-        match flash::attention_segments(&q, (&first.0, &first.1), (&second.0, &second.1)) {
-            Ok(out) => out,
-            Err(e) => {
-                report(&e);
-                BurnKernels.attention_segments(q, first, second)
-            }
-        }
+        or_plain_burn(
+            flash::attention_segments(&q, (&first.0, &first.1), (&second.0, &second.1)),
+            || BurnKernels.attention_segments(q, first, second),
+        )
     }
 
     fn modulated_layer_norm(
@@ -149,8 +153,7 @@ impl<B: Backend> HotOps<B> for CudaKernels {
         shift: Tensor<B, 3>,
         eps: f64,
     ) -> Tensor<B, 3> {
-        fused::modulated_layer_norm(&x, &scale, &shift, eps).unwrap_or_else(|e| {
-            report(&e);
+        or_plain_burn(fused::modulated_layer_norm(&x, &scale, &shift, eps), || {
             BurnKernels.modulated_layer_norm(x, scale, shift, eps)
         })
     }
@@ -162,29 +165,23 @@ impl<B: Backend> HotOps<B> for CudaKernels {
         bias: &Tensor<B, 1>,
         eps: f64,
     ) -> Tensor<B, 2> {
-        fused::affine_layer_norm(&x, weight, bias, eps).unwrap_or_else(|e| {
-            report(&e);
+        or_plain_burn(fused::affine_layer_norm(&x, weight, bias, eps), || {
             BurnKernels.affine_layer_norm(x, weight, bias, eps)
         })
     }
 
     fn rms_norm(&self, x: Tensor<B, 2>, weight: &Tensor<B, 1>, eps: f64) -> Tensor<B, 2> {
-        fused::rms_norm(&x, weight, eps).unwrap_or_else(|e| {
-            report(&e);
+        or_plain_burn(fused::rms_norm(&x, weight, eps), || {
             BurnKernels.rms_norm(x, weight, eps)
         })
     }
 
     fn rope(&self, x: Tensor<B, 3>, cos: &Tensor<B, 2>, sin: &Tensor<B, 2>) -> Tensor<B, 3> {
-        fused::rope(&x, cos, sin).unwrap_or_else(|e| {
-            report(&e);
-            BurnKernels.rope(x, cos, sin)
-        })
+        or_plain_burn(fused::rope(&x, cos, sin), || BurnKernels.rope(x, cos, sin))
     }
 
     fn gated_residual(&self, x: Tensor<B, 3>, y: Tensor<B, 3>, gate: Tensor<B, 3>) -> Tensor<B, 3> {
-        fused::gated_residual(&x, &y, &gate).unwrap_or_else(|e| {
-            report(&e);
+        or_plain_burn(fused::gated_residual(&x, &y, &gate), || {
             BurnKernels.gated_residual(x, y, gate)
         })
     }
