@@ -75,7 +75,8 @@ pub struct BenchArgs {
     /// about 45 GB of GPU memory at full size).
     #[arg(long)]
     pub kernels_only: bool,
-    /// Time fp8 linears as well (not in this build yet: refused with a message).
+    /// Also time FP8 linears: the FP8 GEMMs (activation quantisation included) and the layer
+    /// and streaming call with FP8 weights (GPUs with FP8 tensor cores: Ada, Hopper, Blackwell).
     #[arg(long)]
     pub fp8: bool,
 }

@@ -233,3 +233,24 @@ fn the_step_batched_schedule_plans_four_blocks_of_activations() {
     assert!(batched < 4 * sequential, "{batched} vs {sequential}");
     assert!(batched_peak > sequential_peak);
 }
+
+#[test]
+fn fp8_weights_take_one_byte_only_where_they_are_stored_as_fp8() {
+    let weights = |fp8: bool, storage: bool| {
+        let mut r = request_14b(gpus(&[141.0]));
+        r.placement = Some(Placement::Resident);
+        r.fp8_weights = fp8;
+        r.capabilities.fp8_storage = storage;
+        let p = plan(&r);
+        p.render_device()
+            .components
+            .get("DiT weights")
+            .map_or(0.0, |&b| b as f64 / 1e9)
+    };
+    // The DiT shrinks from 32.59 GB to 16.65 GB (spec §3.9).
+    let (bf16, fp8) = (weights(false, true), weights(true, true));
+    assert!((bf16 - 32.59).abs() < 0.1, "bf16 DiT {bf16} GB");
+    assert!((fp8 - 16.65).abs() < 0.1, "fp8 DiT {fp8} GB");
+    // Where FP8 weights are kept dequantised (GPUs without FP8 tensor cores) they cost bf16's.
+    assert_eq!(weights(true, false), bf16);
+}

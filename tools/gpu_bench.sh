@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# PyTorch's torch_dit.py, `avatar-studio bench` (cuBLASLt, flash attention, fused steps; bf16,
-# random 14B weights) and the GPU kernel suite (tests/gpu_kernels.rs), in one command.
+# `tools/gpu_bench.sh pair`: PyTorch's torch_dit.py in bf16 and with FP8 linears, then
+# `avatar-studio bench --fp8` (cuBLASLt bf16 and FP8 linears, flash attention, fused steps;
+# random 14B weights), in one command, for the ratios of docs/gpu-fast-path.md.
+# `tools/gpu_bench.sh check`: the GPU kernel suite (tests/gpu_kernels.rs), then `bench --fp8`.
+# (Each fits the device's 10-minute limit on its own; together they may not.)
 # Staging (a git-ignored devrun-gen/ folder of the checkout, carried to the GPU machine):
 #   devrun-gen/torch_dit.py       a copy of ../shared/bench/torch_dit.py
 #   devrun-gen/bin/kern.tar.xz    avatar-studio and the gpu_kernels test binary, stripped, from
@@ -18,9 +21,15 @@ export LD_LIBRARY_PATH="${driver}${libs}${blas}${LD_LIBRARY_PATH:-}"
 mkdir -p bin/k && tar -xJf bin/kern.tar.xz -C bin/k
 export AVATAR_STUDIO_CACHE_DIR="$PWD/../target/kcache"
 filter() { grep -v "^\s\|panicked\|Caused\|Tile shape\|server is in\|unknown error\|No backtrace\|called .Result\|stack backtrace\|Task failed\|^$\|RUST_BACKTRACE"; }
-echo "== pytorch"
-timeout 100 python3 torch_dit.py 3168:15312,12672 10
-echo "== ours"
-timeout 300 bin/k/avatar-studio bench --device cuda:0 --iters 10 2>&1 | filter
-echo "== gpu_kernels"
-timeout 200 bin/k/gpu_kernels --test-threads=1 --nocapture 2>&1 | grep -v "^$" | grep -v "^linear \|^attention d\|^modulated\|^affine\|^rms\|^gated\|^rope" | tail -30
+mode=${1:-pair}
+if [ "$mode" = check ]; then
+  echo "== gpu_kernels"
+  timeout 200 bin/k/gpu_kernels --test-threads=1 --nocapture 2>&1 | grep -v "^$" | grep -v "^linear \|^attention d\|^modulated\|^affine\|^rms\|^gated\|^rope" | tail -40
+else
+  echo "== pytorch bf16"
+  timeout 100 python3 torch_dit.py 3168:15312,12672 10
+  echo "== pytorch fp8"
+  timeout 100 python3 torch_dit.py 3168:15312 10 fp8 | grep -v "^gemm\|^attn"
+fi
+echo "== ours --fp8"
+timeout 380 bin/k/avatar-studio bench --device cuda:0 --iters 10 --fp8 2>&1 | filter

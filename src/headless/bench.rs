@@ -4,7 +4,8 @@
 //! measured in the same command. The first call of each shape (kernel compilation and autotune)
 //! is reported apart from the warm mean. Then, unless `--kernels-only`, one DiT layer at
 //! 3168:15312 and the whole 40-layer streaming call at 704×384 with random 14B weights
-//! (`bench_model`). `--kernels burn` times plain burn instead of the CUDA kernels.
+//! (`bench_model`). `--kernels burn` times plain burn instead of the CUDA kernels. `--fp8` adds
+//! the FP8 GEMMs (activation quantisation included) and the layer and call with FP8 linears.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -37,12 +38,6 @@ pub struct Measurement {
 }
 
 pub fn bench_command(args: &BenchArgs) -> ExitCode {
-    if args.fp8 {
-        eprintln!(
-            "error: fp8 linears are not in this build yet; `bench` measures bf16 only (drop --fp8)"
-        );
-        return ExitCode::from(2);
-    }
     if let Some(choice) = args.kernels {
         crate::kernels::set_kernel_choice(choice.into());
     }
@@ -84,22 +79,20 @@ pub fn bench_command(args: &BenchArgs) -> ExitCode {
             kernels_name(&device)
         );
     }
-    match device {
-        ResolvedDevice::Cpu => run::<burn::backend::Flex>(
-            &Default::default(),
-            scale,
-            iters,
-            !args.kernels_only,
-            &print,
-        ),
+    let plan = Plan {
+        scale,
+        iters,
+        with_model: !args.kernels_only,
+        fp8: args.fp8,
+    };
+    let outcome = match device {
+        ResolvedDevice::Cpu => run::<burn::backend::Flex>(&Default::default(), plan, &print),
         #[cfg(feature = "cuda")]
         ResolvedDevice::Cuda(index) => {
             crate::gpu::configure_user_kernel_caches();
             run::<burn_cuda::Cuda<half::bf16, i32>>(
                 &burn_cuda::CudaDevice::new(index as usize),
-                scale,
-                iters,
-                !args.kernels_only,
+                plan,
                 &print,
             )
         }
@@ -108,19 +101,49 @@ pub fn bench_command(args: &BenchArgs) -> ExitCode {
             eprintln!("error: this build has no CUDA support (build with `--features cuda`)");
             return ExitCode::from(2);
         }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
     }
-    ExitCode::SUCCESS
 }
 
-/// Times every kernel on `device`, sizes divided by `scale`.
-fn run<B: Backend>(
-    device: &B::Device,
+/// What to time.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    /// Sizes divided by this (1: the 14B shapes).
     scale: usize,
     iters: u32,
+    /// Also one DiT layer and the whole streaming call.
     with_model: bool,
+    /// Also the FP8 GEMMs, and the model with FP8 linears.
+    fp8: bool,
+}
+
+/// Times every kernel on `device`.
+fn run<B: Backend>(
+    device: &B::Device,
+    plan: Plan,
     print: &dyn Fn(&Measurement),
-) {
+) -> Result<(), String> {
+    let Plan {
+        scale,
+        iters,
+        with_model,
+        fp8,
+    } = plan;
     let ops = hot_ops::<B>();
+    if fp8 && !ops.native_fp8(device) {
+        return Err(format!(
+            "--fp8 needs FP8 GEMMs, which the {} kernels do not have on this device (an NVIDIA \
+             GPU of compute capability 8.9 or later — Ada, Hopper, Blackwell — with cuBLASLt); \
+             drop --fp8",
+            ops.name()
+        ));
+    }
     for (m, k, n) in [(8192, 8192, 8192), (12672, 5120, 13824), (3168, 5120, 5120)] {
         let (m, k, n) = (m / scale, k / scale, n / scale);
         let a = Tensor::<B, 2>::random([m, k], Distribution::Normal(0.0, 1.0), device);
@@ -137,6 +160,19 @@ fn run<B: Backend>(
                 let _ = ops.linear(a.clone(), &w_t, None, Activation::None);
             },
         ));
+        if fp8 {
+            // The activation's quantisation is part of every FP8 layer, so it is timed too.
+            let w8 = ops.quantize_fp8(w_t.clone().transpose());
+            print(&time::<B>(
+                &format!("gemm_fp8_{m}x{k}x{n}"),
+                flops,
+                device,
+                iters * 4,
+                || {
+                    let _ = ops.linear_fp8(a.clone(), &w8, None, Activation::None);
+                },
+            ));
+        }
     }
     let heads = (HEADS / scale).max(1);
     for (queries, keys) in [(3168, 15312), (12672, 12672)] {
@@ -164,8 +200,12 @@ fn run<B: Backend>(
         let timer = |name: &str, flops: f64, calls: u32, f: &dyn Fn()| {
             time::<B>(name, flops, device, calls, f)
         };
-        super::bench_model::run::<B>(device, scale, iters, &timer, print);
+        super::bench_model::run::<B>(device, scale, iters, false, &timer, print);
+        if fp8 {
+            super::bench_model::run::<B>(device, scale, iters, true, &timer, print);
+        }
     }
+    Ok(())
 }
 
 /// The implementation `bench` times on `device`.

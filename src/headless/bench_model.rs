@@ -4,6 +4,7 @@
 //! the whole streaming call, all through the same code the renderer runs.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
@@ -13,6 +14,7 @@ use crate::model::config::{DitConfig, InvalidConfig};
 use crate::model::dit::{DitModel, StreamInput};
 use crate::model::kv_cache::KvCache;
 use crate::model::layers::ParameterSource;
+use crate::weights::dit_loader::fp8_modules;
 
 /// Latent grid of a 704×384 video.
 const LATENT_HEIGHT: usize = 48;
@@ -22,9 +24,11 @@ const CLIP_LATENT_FRAMES: usize = 12;
 /// Output frames made per four streaming calls (one block of 3 latent frames, 4 steps).
 const FRAMES_PER_FOUR_CALLS: f64 = 12.0;
 
-/// Random weights made on the device itself (a 14B model's worth in seconds).
+/// Random weights made on the device itself (a 14B model's worth in seconds), with the
+/// reference's FP8 linears kept as FP8 codes when `fp8_modules` names them.
 struct DeviceRandom<'a, B: Backend> {
     device: &'a B::Device,
+    fp8_modules: BTreeSet<String>,
 }
 
 impl<B: Backend> ParameterSource<B> for DeviceRandom<'_, B> {
@@ -40,6 +44,10 @@ impl<B: Backend> ParameterSource<B> for DeviceRandom<'_, B> {
             Distribution::Normal(0.0, 0.02),
             self.device,
         ))
+    }
+
+    fn stores_fp8(&self, module: &str) -> bool {
+        self.fp8_modules.contains(module)
     }
 }
 
@@ -63,18 +71,28 @@ fn bench_config(scale: usize) -> DitConfig {
 /// Times `call` under a name, with its FLOP count and the number of timed calls.
 pub type Timer<'a> = &'a dyn Fn(&str, f64, u32, &dyn Fn()) -> Measurement;
 
-/// Builds the model and times one layer and the whole streaming call; `time` runs the
-/// timing loop, `print` reports.
+/// Builds the model (with FP8 linears if `fp8`) and times one layer and the whole streaming
+/// call; `time` runs the timing loop, `print` reports.
 pub fn run<B: Backend>(
     device: &B::Device,
     scale: usize,
     iters: u32,
+    fp8: bool,
     time: Timer<'_>,
     print: &dyn Fn(&Measurement),
 ) {
     let config = bench_config(scale);
     let (height, width) = (LATENT_HEIGHT / scale.min(4), LATENT_WIDTH / scale.min(4));
-    let model = match DitModel::<B>::from_source(&config, &DeviceRandom { device }) {
+    let source = DeviceRandom {
+        device,
+        fp8_modules: if fp8 {
+            fp8_modules(&config)
+        } else {
+            BTreeSet::new()
+        },
+    };
+    let suffix = if fp8 { "_fp8" } else { "" };
+    let model = match DitModel::<B>::from_source(&config, &source) {
         Ok(model) => model,
         Err(e) => {
             eprintln!("error: the bench model could not be built: {e}");
@@ -123,7 +141,7 @@ pub fn run<B: Backend>(
         device,
     );
     print(&time(
-        &format!("block_{queries}:{keys}"),
+        &format!("block_{queries}:{keys}{suffix}"),
         layer_flops,
         iters,
         &|| {
@@ -146,7 +164,7 @@ pub fn run<B: Backend>(
         device,
     );
     let mut call = time(
-        &format!("forward{}_{queries}:{keys}", config.num_layers),
+        &format!("forward{}_{queries}:{keys}{suffix}", config.num_layers),
         layer_flops * config.num_layers as f64,
         iters.min(5),
         &|| {

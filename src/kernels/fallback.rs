@@ -2,9 +2,10 @@
 //! kernels are tested against.
 
 use burn::tensor::activation::{gelu_approximate, softmax};
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{DType, Int, Tensor, TensorData, backend::Backend};
 
-use super::{Activation, HotOps};
+use super::{Activation, Fp8Matrix, HotOps};
+use crate::weights::fp8::{Fp8Weight, e4m3_to_f32};
 
 /// Plain-burn implementation of [`HotOps`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,6 +61,54 @@ impl<B: Backend> HotOps<B> for BurnKernels {
             .reshape([batch, len_q, heads * head_dim])
     }
 
+    fn native_fp8(&self, _device: &B::Device) -> bool {
+        false
+    }
+
+    /// On the host, with the same rounding as the CUDA kernel and the reference.
+    fn quantize_fp8(&self, weight: Tensor<B, 2>) -> Fp8Matrix<B> {
+        let device = weight.device();
+        let dims = weight.dims();
+        let q = Fp8Weight::quantize(&host_values(weight), dims.to_vec());
+        let max_abs = q
+            .codes
+            .iter()
+            .fold(0.0f32, |m, &c| m.max(e4m3_to_f32(c).abs()))
+            * q.scale_inv;
+        Fp8Matrix {
+            codes: Tensor::<B, 2, Int>::from_data(
+                TensorData::new(q.codes, dims),
+                (&device, DType::U8),
+            ),
+            scales: Tensor::from_data(
+                TensorData::new(vec![q.scale_inv, max_abs], [2]),
+                (&device, DType::F32),
+            ),
+        }
+    }
+
+    /// An emulation on the host: the activation is quantised per tensor exactly as the
+    /// reference does, both operands are decoded, and the product is taken in f32 (one rounding
+    /// to `x`'s element type at the end, where FP8 tensor cores round their f32 sums).
+    fn linear_fp8(
+        &self,
+        x: Tensor<B, 2>,
+        weight: &Fp8Matrix<B>,
+        bias: Option<&Tensor<B, 1>>,
+        activation: Activation,
+    ) -> Tensor<B, 2> {
+        let device = x.device();
+        let dtype = x.dtype();
+        let [rows, cols] = x.dims();
+        let xq = Fp8Weight::quantize_rounding(&host_values(x), vec![rows, cols], rounding(dtype))
+            .dequantize();
+        let xq =
+            Tensor::<B, 2>::from_data(TensorData::new(xq, [rows, cols]), (&device, DType::F32));
+        let w_t = decode_fp8(weight).transpose();
+        let bias = bias.map(|b| b.clone().cast(DType::F32));
+        self.linear(xq, &w_t, bias.as_ref(), activation).cast(dtype)
+    }
+
     fn attention_segments(
         &self,
         q: Tensor<B, 4>,
@@ -112,6 +161,42 @@ impl<B: Backend> HotOps<B> for BurnKernels {
 
     fn gated_residual(&self, x: Tensor<B, 3>, y: Tensor<B, 3>, gate: Tensor<B, 3>) -> Tensor<B, 3> {
         x + y * gate
+    }
+}
+
+/// The f32 weight an [`Fp8Matrix`] stands for, decoded on the host.
+pub fn decode_fp8<B: Backend>(weight: &Fp8Matrix<B>) -> Tensor<B, 2> {
+    let device = weight.codes.device();
+    let scales = host_values(weight.scales.clone());
+    let scale_inv = scales.first().copied().unwrap_or(1.0);
+    let codes = weight
+        .codes
+        .clone()
+        .into_data()
+        .convert::<u8>()
+        .to_vec::<u8>()
+        .unwrap_or_default();
+    let values: Vec<f32> = codes.iter().map(|&c| e4m3_to_f32(c) * scale_inv).collect();
+    Tensor::from_data(
+        TensorData::new(values, weight.dims()),
+        (&device, DType::F32),
+    )
+}
+
+/// A tensor's values as f32 on the host.
+fn host_values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .unwrap_or_default()
+}
+
+/// Rounding to `dtype` (torch computes a quantisation's `x·s` in `x`'s own element type).
+fn rounding(dtype: DType) -> fn(f32) -> f32 {
+    match dtype {
+        DType::BF16 => |v| half::bf16::from_f32(v).to_f32(),
+        DType::F16 => |v| half::f16::from_f32(v).to_f32(),
+        _ => |v| v,
     }
 }
 

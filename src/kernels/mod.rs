@@ -11,7 +11,7 @@ pub mod cuda;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{Int, Tensor, backend::Backend};
 
 /// The pointwise function applied after a dense layer's bias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +19,28 @@ pub enum Activation {
     None,
     /// GELU with the tanh approximation (`torch.nn.GELU(approximate="tanh")`).
     GeluTanh,
+}
+
+/// A linear layer's `[out, in]` weight held as FP8 e4m3fn codes with one scale per tensor, as
+/// the reference's FP8 linears keep it (spec §3.9): the weight is `decode(codes) · scales[0]`.
+#[derive(Debug, Clone)]
+pub struct Fp8Matrix<B: Backend> {
+    /// `[out, in]` e4m3fn codes, one byte each.
+    pub codes: Tensor<B, 2, Int>,
+    /// `[1/s, max|W|]` in f32, on the device.
+    pub scales: Tensor<B, 1>,
+}
+
+impl<B: Backend> Fp8Matrix<B> {
+    /// `[out, in]`.
+    pub fn dims(&self) -> [usize; 2] {
+        self.codes.dims()
+    }
+
+    /// The weight these codes stand for, in f32 (through the host: for checks, not rendering).
+    pub fn decode(&self) -> Tensor<B, 2> {
+        fallback::decode_fp8(self)
+    }
 }
 
 /// The operations that dominate a DiT call.
@@ -31,6 +53,24 @@ pub trait HotOps<B: Backend>: Send + Sync {
         &self,
         x: Tensor<B, 2>,
         weight_t: &Tensor<B, 2>,
+        bias: Option<&Tensor<B, 1>>,
+        activation: Activation,
+    ) -> Tensor<B, 2>;
+
+    /// Whether [`HotOps::linear_fp8`] runs on FP8 tensor cores on `device` (otherwise it is an
+    /// exact but slow emulation, and loaders keep FP8 weights dequantised instead).
+    fn native_fp8(&self, device: &B::Device) -> bool;
+
+    /// Quantises an `[out, in]` weight to e4m3 with a per-tensor scale (spec §3.9), the scaled
+    /// weight rounded to bf16 first as the reference's bf16 weights are.
+    fn quantize_fp8(&self, weight: Tensor<B, 2>) -> Fp8Matrix<B>;
+
+    /// `activation(x·Wᵀ + bias)` for an FP8 weight, with `x` `[rows, in]` quantised to e4m3
+    /// per tensor on the way in, as the reference's `FP8ScaleLinear` does.
+    fn linear_fp8(
+        &self,
+        x: Tensor<B, 2>,
+        weight: &Fp8Matrix<B>,
         bias: Option<&Tensor<B, 1>>,
         activation: Activation,
     ) -> Tensor<B, 2>;

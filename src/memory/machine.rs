@@ -28,6 +28,17 @@ pub fn gpus() -> Vec<GpuCapacity> {
         .unwrap_or_default()
 }
 
+/// Whether the GPU of NVML index `index` has FP8 tensor cores (compute capability 8.9 or later:
+/// Ada, Hopper, Blackwell); false where NVML cannot say.
+pub fn has_fp8_tensor_cores(index: u32) -> bool {
+    nvml_wrapper::Nvml::init()
+        .and_then(|nvml| {
+            let device = nvml.device_by_index(index)?;
+            device.cuda_compute_capability()
+        })
+        .is_ok_and(|cc| (cc.major, cc.minor) >= (8, 9))
+}
+
 /// Available host RAM in bytes, or an assumed 16 GB where it cannot be read.
 pub fn available_host_ram() -> u64 {
     host_ram().map_or(FALLBACK_HOST_RAM, |(_, available)| available)

@@ -38,21 +38,23 @@ pub struct Capabilities {
     pub releases_encoders: bool,
     /// Whether attention runs as a fused kernel that never materialises the score matrix.
     pub fused_attention: bool,
-    /// Whether `--fp8` weights are held in e4m3 on the GPU (otherwise they are quantised for
-    /// the reference's numerics but held, and multiplied, in bf16).
+    /// Whether `--fp8` weights are held in e4m3 on the GPU and multiplied by FP8 GEMMs (`cuda`
+    /// builds on GPUs with FP8 tensor cores); otherwise they are quantised for the reference's
+    /// numerics but held, and multiplied, in bf16.
     pub fp8_storage: bool,
 }
 
 impl Capabilities {
     /// This build: models stay resident for the whole render (and between jobs); on NVIDIA
-    /// GPUs (`cuda` builds) attention is the flash kernel of `kernels::cuda`, elsewhere it
-    /// materialises its scores a few heads at a time.
+    /// GPUs (`cuda` builds) attention is the flash kernel of `kernels::cuda` and `--fp8`
+    /// weights stay e4m3 (on GPUs that have FP8 tensor cores, which the request checks),
+    /// elsewhere attention materialises its scores a few heads at a time.
     pub fn current() -> Self {
         Self {
             placements: vec![Placement::Resident],
             releases_encoders: false,
             fused_attention: cfg!(feature = "cuda"),
-            fp8_storage: false,
+            fp8_storage: cfg!(feature = "cuda"),
         }
     }
 

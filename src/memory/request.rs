@@ -30,6 +30,7 @@ pub fn plan_request(
     audio_seconds: Option<f64>,
     hardware: &Hardware,
 ) -> PlanRequest {
+    let mut capabilities = Capabilities::current();
     let (gpus, host_ram_bytes) = match hardware {
         Hardware::ThisMachine { gpu } => {
             let mut gpus = match gpu {
@@ -40,6 +41,10 @@ pub fn plan_request(
             if let Some(index) = gpu {
                 gpus.sort_by_key(|g| g.index != *index);
             }
+            // Older GPUs hold `--fp8` weights dequantised (see `Capabilities::fp8_storage`).
+            capabilities.fp8_storage &= gpus
+                .first()
+                .is_some_and(|g| super::machine::has_fp8_tensor_cores(g.index));
             (gpus, super::machine::available_host_ram())
         }
         Hardware::Known {
@@ -86,7 +91,7 @@ pub fn plan_request(
         host_ram_bytes,
         vram_budget_bytes: settings.vram_budget_gb.map(|gb| (gb * 1e9) as u64),
         placement: settings.placement,
-        capabilities: Capabilities::current(),
+        capabilities,
         speed: SpeedFigures::default(),
     }
 }

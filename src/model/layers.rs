@@ -3,7 +3,7 @@
 
 use burn::tensor::{FloatDType, Int, Tensor, TensorData, backend::Backend};
 
-use crate::kernels::{Activation, hot_ops};
+use crate::kernels::{Activation, Fp8Matrix, hot_ops};
 
 /// Supplies parameters by state-dict key while a model is built (implemented by the
 /// checkpoint loader in `crate::weights`; tests may implement it over anything).
@@ -21,6 +21,12 @@ pub trait ParameterSource<B: Backend> {
     fn linear_weight(&self, module: &str, shape: [usize; 2]) -> Result<Tensor<B, 2>, Self::Error> {
         self.tensor(&format!("{module}.weight"), shape)
     }
+
+    /// Whether the linear layer `module` keeps its weight as FP8 codes (computed by FP8
+    /// kernels) rather than in the weight's own type.
+    fn stores_fp8(&self, _module: &str) -> bool {
+        false
+    }
 }
 
 /// `x` as `[rows, last dimension]`, for the row-wise hot ops.
@@ -30,10 +36,19 @@ fn as_rows<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, 2> {
     x.reshape([rows, dim])
 }
 
-/// A dense layer `y = x·Wᵀ + b`, with `W` kept transposed (`[in, out]`) for the matmul.
+/// How a dense layer keeps its weight.
+#[derive(Debug, Clone)]
+pub enum LinearWeight<B: Backend> {
+    /// Transposed (`[in, out]`, a view of the stored `[out, in]`) for the matmul.
+    Dense(Tensor<B, 2>),
+    /// FP8 e4m3 codes with a per-tensor scale, multiplied by FP8 kernels.
+    Fp8(Fp8Matrix<B>),
+}
+
+/// A dense layer `y = x·Wᵀ + b`.
 #[derive(Debug, Clone)]
 pub struct Linear<B: Backend> {
-    pub weight_t: Tensor<B, 2>,
+    pub weight: LinearWeight<B>,
     pub bias: Option<Tensor<B, 1>>,
 }
 
@@ -48,10 +63,31 @@ impl<B: Backend> Linear<B> {
     ) -> Result<Self, S::Error> {
         let weight = src.linear_weight(prefix, [out_features, in_features])?;
         let bias = src.tensor::<1>(&format!("{prefix}.bias"), [out_features])?;
+        let weight = if src.stores_fp8(prefix) {
+            LinearWeight::Fp8(hot_ops::<B>().quantize_fp8(weight))
+        } else {
+            LinearWeight::Dense(weight.transpose())
+        };
         Ok(Self {
-            weight_t: weight.transpose(),
+            weight,
             bias: Some(bias),
         })
+    }
+
+    /// Output width.
+    pub fn out_features(&self) -> usize {
+        match &self.weight {
+            LinearWeight::Dense(weight_t) => weight_t.dims()[1],
+            LinearWeight::Fp8(weight) => weight.dims()[0],
+        }
+    }
+
+    /// The weight as a dense `[out, in]` tensor (decoded to f32 if it is FP8).
+    pub fn dense_weight(&self) -> Tensor<B, 2> {
+        match &self.weight {
+            LinearWeight::Dense(weight_t) => weight_t.clone().transpose(),
+            LinearWeight::Fp8(weight) => weight.decode(),
+        }
     }
 
     /// Applies the layer to the last dimension of a rank-`D` tensor.
@@ -66,9 +102,17 @@ impl<B: Backend> Linear<B> {
         activation: Activation,
     ) -> Tensor<B, D> {
         let dims = x.dims();
-        let y = hot_ops::<B>().linear(as_rows(x), &self.weight_t, self.bias.as_ref(), activation);
+        let ops = hot_ops::<B>();
+        let y = match &self.weight {
+            LinearWeight::Dense(weight_t) => {
+                ops.linear(as_rows(x), weight_t, self.bias.as_ref(), activation)
+            }
+            LinearWeight::Fp8(weight) => {
+                ops.linear_fp8(as_rows(x), weight, self.bias.as_ref(), activation)
+            }
+        };
         let mut out_dims = dims;
-        out_dims[D - 1] = self.weight_t.dims()[1];
+        out_dims[D - 1] = self.out_features();
         y.reshape(out_dims)
     }
 }

@@ -149,7 +149,9 @@ impl<B: Backend> Models<B> {
         let adapter = lora
             .map(|path| LoraAdapter::open(path, None, None))
             .transpose()?;
-        let format = if fp8 {
+        let format = if fp8 && crate::kernels::hot_ops::<B>().native_fp8(device) {
+            WeightFormat::Fp8Native
+        } else if fp8 {
             WeightFormat::Fp8
         } else {
             WeightFormat::Full

@@ -2,8 +2,10 @@
 //! LoRA into its target linears on the way and verifies that the LoRA covered every target.
 //! With [`WeightFormat::Fp8`] the linears that the reference's `replace_linear_with_scaled_fp8`
 //! converts are quantised to e4m3 with a per-tensor scale right after the merge (spec §3.9:
-//! build → LoRA → FP8). burn has no e4m3 matmul, so the weights are dequantised again at once
-//! and the model computes with exactly the values an FP8 kernel would see.
+//! build → LoRA → FP8). With [`WeightFormat::Fp8`] the weights are dequantised again at once
+//! and the model computes with exactly the values an FP8 kernel would see (for backends
+//! without FP8 kernels); with [`WeightFormat::Fp8Native`] the layer keeps the e4m3 codes on the
+//! device, quantised there by the backend's kernels, and multiplies them on FP8 tensor cores.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,14 +25,20 @@ pub enum WeightFormat {
     /// As stored (plus the LoRA merge).
     #[default]
     Full,
-    /// The reference's FP8 linears rounded through e4m3 with per-tensor scales.
+    /// The reference's FP8 linears rounded through e4m3 with per-tensor scales, then kept
+    /// dequantised in the weights' type.
     Fp8,
+    /// The reference's FP8 linears kept as e4m3 codes on the device (one byte per weight) and
+    /// run by FP8 GEMMs; for backends whose kernels have them
+    /// ([`crate::kernels::HotOps::native_fp8`]).
+    Fp8Native,
 }
 
 /// What the FP8 conversion did while loading.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Fp8Stats {
-    /// Per converted linear (module path): `weight_scale = 1/s`.
+    /// Per converted linear (module path): `weight_scale = 1/s` (not read back from the device
+    /// for [`WeightFormat::Fp8Native`]).
     pub scales: BTreeMap<String, f32>,
     /// Weight elements held as e4m3 (one byte each).
     pub fp8_elements: u64,
@@ -54,6 +62,8 @@ pub struct CheckpointSource<'a, B: Backend> {
     merged: RefCell<Vec<String>>,
     /// Module paths to convert (empty for [`WeightFormat::Full`]).
     fp8_modules: BTreeSet<String>,
+    /// Keep the converted modules as device-side FP8 codes.
+    native_fp8: bool,
     fp8: RefCell<Fp8Stats>,
 }
 
@@ -69,6 +79,7 @@ impl<'a, B: Backend> CheckpointSource<'a, B> {
             device,
             merged: RefCell::new(Vec::new()),
             fp8_modules: BTreeSet::new(),
+            native_fp8: false,
             fp8: RefCell::new(Fp8Stats::default()),
         }
     }
@@ -78,12 +89,9 @@ impl<'a, B: Backend> CheckpointSource<'a, B> {
     pub fn with_format(mut self, config: &DitConfig, format: WeightFormat) -> Self {
         self.fp8_modules = match format {
             WeightFormat::Full => BTreeSet::new(),
-            WeightFormat::Fp8 => parameter_inventory(config)
-                .into_iter()
-                .filter(|s| s.fp8)
-                .filter_map(|s| s.key.strip_suffix(".weight").map(str::to_string))
-                .collect(),
+            WeightFormat::Fp8 | WeightFormat::Fp8Native => fp8_modules(config),
         };
+        self.native_fp8 = format == WeightFormat::Fp8Native;
         self
     }
 
@@ -145,12 +153,29 @@ impl<B: Backend> ParameterSource<B> for CheckpointSource<'_, B> {
                 None => weight,
             },
         };
-        if self.fp8_modules.contains(module) {
-            self.quantise(module, merged)
-        } else {
+        if !self.fp8_modules.contains(module) {
             Ok(merged)
+        } else if self.native_fp8 {
+            self.fp8.borrow_mut().fp8_elements += shape.iter().product::<usize>() as u64;
+            Ok(merged)
+        } else {
+            self.quantise(module, merged)
         }
     }
+
+    fn stores_fp8(&self, module: &str) -> bool {
+        self.native_fp8 && self.fp8_modules.contains(module)
+    }
+}
+
+/// The module paths of `config`'s linears that the reference converts to FP8 (the inventory's
+/// `fp8` flags, which mirror its ignore list).
+pub fn fp8_modules(config: &DitConfig) -> BTreeSet<String> {
+    parameter_inventory(config)
+        .into_iter()
+        .filter(|s| s.fp8)
+        .filter_map(|s| s.key.strip_suffix(".weight").map(str::to_string))
+        .collect()
 }
 
 /// Loads the DiT from `weights`, merging `lora` if given. With a LoRA, every pair in the file

@@ -63,12 +63,22 @@ impl Fp8Weight {
     /// Quantises `values` (already bf16-representable, as the reference's bf16 weights are).
     /// The scaled product is rounded to bf16 before the e4m3 cast, like the reference.
     pub fn quantize(values: &[f32], shape: Vec<usize>) -> Self {
+        Self::quantize_rounding(values, shape, |v| half::bf16::from_f32(v).to_f32())
+    }
+
+    /// [`Fp8Weight::quantize`] for values of another element type: `round` gives the scaled
+    /// product in that type (torch computes `x·s` in `x`'s own type).
+    pub fn quantize_rounding(
+        values: &[f32],
+        shape: Vec<usize>,
+        round: impl Fn(f32) -> f32,
+    ) -> Self {
         let max_abs = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let scale = (E4M3_MAX / max_abs.max(1e-12)).min(E4M3_MAX);
         let codes = values
             .iter()
             .map(|&w| {
-                let scaled = half::bf16::from_f32(w * scale).to_f32();
+                let scaled = round(w * scale);
                 e4m3_from_f32(scaled.clamp(-E4M3_MAX, E4M3_MAX))
             })
             .collect();

@@ -7,10 +7,9 @@ use std::ffi::c_void;
 use burn::tensor::{DType, Shape, Tensor, backend::Backend};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
-use cudarc::driver::result as driver;
 
 use super::device::{DeviceContext, RawBuffer, raw_buffer};
-use super::nvrtc::{self, KernelSpec};
+use super::nvrtc::{self, KernelSpec, Launch, arg};
 use super::{CudaTensor, KernelError, as_cuda, from_cuda};
 
 const SOURCE: &str = include_str!("fused.cu");
@@ -54,11 +53,6 @@ fn output(like: &CudaTensor, shape: Shape) -> CudaTensor {
     empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), shape, like.dtype)
 }
 
-struct Launch {
-    grid: u32,
-    block: u32,
-}
-
 fn launch(
     like: &CudaTensor,
     entry: &'static str,
@@ -70,35 +64,16 @@ fn launch(
     if context.capability.0 < 7 {
         return Err(KernelError::Unsupported("GPU older than sm_70".into()));
     }
-    context.make_current()?;
-    let function = nvrtc::function(
-        like.device.index,
-        context,
-        &KernelSpec {
-            source_name: "fused.cu",
-            source: SOURCE,
-            options: vec![format!("-DELEM={}", elem_code(like.dtype)?)],
-            entry,
-            dynamic_shared_bytes: 0,
-        },
-    )?;
+    let spec = KernelSpec {
+        source_name: "fused.cu",
+        source: SOURCE,
+        options: vec![format!("-DELEM={}", elem_code(like.dtype)?)],
+        entry,
+        dynamic_shared_bytes: 0,
+    };
     // SAFETY: the callers pass parameters matching the kernel's signature in order and type,
     // pointing at live buffers of the sizes the kernel reads and writes.
-    unsafe {
-        driver::launch_kernel(
-            function.0,
-            (geometry.grid, 1, 1),
-            (geometry.block, 1, 1),
-            0,
-            out.stream,
-            params,
-        )?;
-    }
-    Ok(())
-}
-
-fn arg<T>(value: &mut T) -> *mut c_void {
-    value as *mut T as *mut c_void
+    unsafe { nvrtc::launch(like.device.index, &spec, geometry, out.stream, params) }
 }
 
 /// Rows of `x` (`[rows, dim]` once flattened) normalised, then scaled / shifted per group of

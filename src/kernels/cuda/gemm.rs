@@ -1,6 +1,7 @@
 //! Dense layers through cuBLASLt: bf16/f16 in and out with f32 accumulation (f32 in strict
-//! f32 mode, TF32 otherwise, as burn-cuda's own matmul does), bias and GELU-tanh fused as
-//! epilogues, enqueued on the stream that owns the tensors' memory. Matmul descriptors and the
+//! f32 mode, TF32 otherwise, as burn-cuda's own matmul does), and FP8 e4m3 weights with
+//! per-tensor scales on GPUs with FP8 tensor cores; bias and GELU-tanh fused as epilogues,
+//! enqueued on the stream that owns the tensors' memory. Matmul descriptors and the
 //! algorithm cuBLASLt's heuristic picks are cached per problem.
 
 use std::collections::HashMap;
@@ -14,8 +15,8 @@ use cudarc::cublaslt::result as lt;
 use cudarc::cublaslt::sys;
 
 use super::device::{DeviceContext, raw_buffer};
-use super::{CudaTensor, KernelError, as_cuda, from_cuda};
-use crate::kernels::Activation;
+use super::{CudaTensor, KernelError, as_cuda, as_cuda_int, fp8, from_cuda};
+use crate::kernels::{Activation, Fp8Matrix};
 
 /// cuBLASLt's recommended workspace on Hopper (it asks for 4 MiB on older GPUs).
 const WORKSPACE_BYTES: usize = 32 << 20;
@@ -44,9 +45,18 @@ struct Operand {
     transposed: bool,
 }
 
+/// The element types of one problem: the inputs', the output's (and bias's), and whether the
+/// inputs are FP8 codes scaled per tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Types {
+    inputs: sys::cudaDataType,
+    output: sys::cudaDataType,
+    fp8: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct PlanKey {
-    dtype: u8,
+    types: Types,
     strict: bool,
     a: Operand,
     b: Operand,
@@ -55,13 +65,18 @@ struct PlanKey {
     epilogue: u8,
 }
 
-/// A matmul descriptor, its layouts and the chosen algorithm for one problem.
+/// Algorithms asked of the heuristic per problem: the first that runs is kept (cuBLASLt can
+/// offer one that then refuses the call, e.g. for some FP8 problems).
+const CANDIDATE_ALGOS: usize = 8;
+
+/// A matmul descriptor, its layouts and the heuristic's algorithms, best first, for one
+/// problem; once one has run, only it is kept.
 struct Plan {
     desc: sys::cublasLtMatmulDesc_t,
     a: sys::cublasLtMatrixLayout_t,
     b: sys::cublasLtMatrixLayout_t,
     d: sys::cublasLtMatrixLayout_t,
-    algo: sys::cublasLtMatmulAlgo_t,
+    algos: Vec<sys::cublasLtMatmulAlgo_t>,
 }
 
 impl Drop for Plan {
@@ -94,11 +109,11 @@ fn states() -> &'static Mutex<HashMap<usize, GemmState>> {
     STATES.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-fn cublas_dtype(dtype: DType) -> Result<(sys::cudaDataType, u8), KernelError> {
+fn cublas_dtype(dtype: DType) -> Result<sys::cudaDataType, KernelError> {
     match dtype {
-        DType::BF16 => Ok((sys::cudaDataType::CUDA_R_16BF, 1)),
-        DType::F16 => Ok((sys::cudaDataType::CUDA_R_16F, 2)),
-        DType::F32 => Ok((sys::cudaDataType::CUDA_R_32F, 3)),
+        DType::BF16 => Ok(sys::cudaDataType::CUDA_R_16BF),
+        DType::F16 => Ok(sys::cudaDataType::CUDA_R_16F),
+        DType::F32 => Ok(sys::cudaDataType::CUDA_R_32F),
         other => Err(KernelError::Unsupported(format!("{other:?} GEMM"))),
     }
 }
@@ -167,7 +182,7 @@ fn linear_cuda(
     if x.dtype != w.dtype || bias.as_ref().is_some_and(|b| b.dtype != x.dtype) {
         return Err(KernelError::Unsupported("mixed element types".into()));
     }
-    let (data_type, dtype_tag) = cublas_dtype(x.dtype)?;
+    let data_type = cublas_dtype(x.dtype)?;
     let [m, k] = x.meta.shape().dims::<2>();
     let [k_w, n] = w.meta.shape().dims::<2>();
     if k != k_w || m == 0 || n == 0 || k == 0 {
@@ -175,14 +190,133 @@ fn linear_cuda(
             "shapes [{m}, {k}]·[{k_w}, {n}]"
         )));
     }
+    let (x, b_operand) = rows_operand(x);
+    let (w, a_operand) = weight_operand(w);
+    let problem = Problem {
+        types: Types {
+            inputs: data_type,
+            output: data_type,
+            fp8: false,
+        },
+        a: a_operand,
+        b: b_operand,
+        m,
+        n,
+        activation,
+    };
+    let out = enqueue(problem, &w, &x, bias, None, &x)?;
+    // Keep the inputs alive until the product is enqueued.
+    drop((x, w));
+    Ok(out)
+}
+
+/// `activation(x·Wᵀ + bias)` with an FP8 weight: `x` is quantised to e4m3 per tensor on the
+/// GPU, then one cuBLASLt FP8 GEMM (f32 accumulation with Hopper's fast accumulation, as the
+/// reference's `_scaled_mm(use_fast_accum=True)`) applies both scales and writes `x`'s type.
+pub fn linear_fp8<B: Backend>(
+    x: &Tensor<B, 2>,
+    weight: &Fp8Matrix<B>,
+    bias: Option<&Tensor<B, 1>>,
+    activation: Activation,
+) -> Result<Tensor<B, 2>, KernelError> {
+    let x = as_cuda(x)?;
+    if !matches!(x.dtype, DType::BF16 | DType::F16) {
+        return Err(KernelError::Unsupported(format!("{:?} FP8 GEMM", x.dtype)));
+    }
+    let codes = as_cuda_int(&weight.codes)?;
+    let weight_scales = as_cuda(&weight.scales)?;
+    if codes.dtype != DType::U8 || weight_scales.dtype != DType::F32 {
+        return Err(KernelError::Unsupported("FP8 weight not on the GPU".into()));
+    }
+    let bias = bias
+        .map(|b| {
+            let b = if b.dtype() == x.dtype {
+                b.clone()
+            } else {
+                b.clone().cast(x.dtype)
+            };
+            as_cuda(&b)
+        })
+        .transpose()?;
+    let [m, k] = x.meta.shape().dims::<2>();
+    let [n, k_w] = codes.meta.shape().dims::<2>();
+    // cuBLASLt's FP8 kernels want 16-byte aligned rows of A and B.
+    if k != k_w
+        || m == 0
+        || n == 0
+        || !k.is_multiple_of(16)
+        || !n.is_multiple_of(8)
+        || !codes.is_contiguous()
+    {
+        return Err(KernelError::Unsupported(format!(
+            "FP8 shapes [{m}, {k}]·[{n}, {k_w}]ᵀ"
+        )));
+    }
+    let output = cublas_dtype(x.dtype)?;
+    let (x_codes, x_scales) = fp8::quantize(x.clone(), fp8::Product::OwnType)?;
+    // Column-major: the `[n, k]` codes are `k × n` used transposed, `x`'s are `k × m`.
+    let problem = Problem {
+        types: Types {
+            inputs: sys::cudaDataType::CUDA_R_8F_E4M3,
+            output,
+            fp8: true,
+        },
+        a: Operand {
+            rows: k as u64,
+            cols: n as u64,
+            ld: k as i64,
+            transposed: true,
+        },
+        b: Operand {
+            rows: k as u64,
+            cols: m as u64,
+            ld: k as i64,
+            transposed: false,
+        },
+        m,
+        n,
+        activation,
+    };
+    let out = enqueue(
+        problem,
+        &codes,
+        &x_codes,
+        bias,
+        Some((&weight_scales, &x_scales)),
+        &x,
+    )?;
+    drop((x, codes, weight_scales, x_codes, x_scales));
+    from_cuda(out)
+}
+
+/// One GEMM `D = op(A)·B (+ bias, activation)` in cuBLASLt's column-major terms, `D` being `n × m`.
+#[derive(Debug, Clone, Copy)]
+struct Problem {
+    types: Types,
+    a: Operand,
+    b: Operand,
+    m: usize,
+    n: usize,
+    activation: Activation,
+}
+
+/// Enqueues `problem` on the stream of the output's memory; the output is a new `[m, n]`
+/// tensor of `like`'s element type. `scales` are the FP8 scale tensors of A and B (`1/s` at
+/// index 0).
+fn enqueue(
+    problem: Problem,
+    a: &CudaTensor,
+    b: &CudaTensor,
+    bias: Option<CudaTensor>,
+    scales: Option<(&CudaTensor, &CudaTensor)>,
+    like: &CudaTensor,
+) -> Result<CudaTensor, KernelError> {
     let bias = match bias {
         Some(b) if b.meta.strides()[0] != 1 => Some(into_contiguous(b)),
         other => other,
     };
     let strict = crate::gpu::is_strict_f32_matmul();
-    let (x, b_operand) = rows_operand(x);
-    let (w, a_operand) = weight_operand(w);
-    let context = DeviceContext::get(x.device.index)?;
+    let context = DeviceContext::get(like.device.index)?;
     context.make_current()?;
     // SAFETY: probing for the library does not touch any CUDA state.
     if !unsafe { sys::is_culib_present() } {
@@ -190,37 +324,42 @@ fn linear_cuda(
     }
 
     let out = empty_device_contiguous_dtype(
-        x.client.clone(),
-        x.device.clone(),
-        Shape::new([m, n]),
-        x.dtype,
+        like.client.clone(),
+        like.device.clone(),
+        Shape::new([problem.m, problem.n]),
+        like.dtype,
     );
-    let x_buf = raw_buffer(&x)?;
-    let w_buf = raw_buffer(&w)?;
+    let a_buf = raw_buffer(a)?;
+    let b_buf = raw_buffer(b)?;
     let out_buf = raw_buffer(&out)?;
     let bias_buf = bias.as_ref().map(raw_buffer).transpose()?;
+    // `1/s` opens each scale tensor.
+    let scale_pointers = match scales {
+        Some((sa, sb)) => Some((raw_buffer(sa)?.address, raw_buffer(sb)?.address)),
+        None => None,
+    };
     let stream = out_buf.stream;
 
-    let epilogue = match (bias_buf.is_some(), activation) {
+    let epilogue = match (bias_buf.is_some(), problem.activation) {
         (false, Activation::None) => sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_DEFAULT,
         (true, Activation::None) => sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_BIAS,
         (false, Activation::GeluTanh) => sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_GELU,
         (true, Activation::GeluTanh) => sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_GELU_BIAS,
     };
     let key = PlanKey {
-        dtype: dtype_tag,
+        types: problem.types,
         strict,
-        a: a_operand,
-        b: b_operand,
-        m: m as u64,
-        n: n as u64,
+        a: problem.a,
+        b: problem.b,
+        m: problem.m as u64,
+        n: problem.n as u64,
         epilogue: epilogue as u8,
     };
 
     let mut states = states()
         .lock()
         .map_err(|_| KernelError::Burn("cuBLASLt state poisoned".into()))?;
-    let state = match states.entry(x.device.index) {
+    let state = match states.entry(like.device.index) {
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
         std::collections::hash_map::Entry::Vacant(e) => e.insert(GemmState {
             handle: lt::create_handle()?,
@@ -244,7 +383,7 @@ fn linear_cuda(
     let plan = match state.plans.entry(key) {
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
         std::collections::hash_map::Entry::Vacant(e) => {
-            e.insert(make_plan(handle, &key, data_type, epilogue)?)
+            e.insert(make_plan(handle, &key, epilogue, scale_pointers)?)
         }
     };
 
@@ -259,31 +398,124 @@ fn linear_cuda(
                 &bias_buf.address,
             )?;
         }
+        if let Some((a_scale, b_scale)) = scale_pointers {
+            set_scale_pointers(plan.desc, a_scale, b_scale)?;
+        }
         let alpha: f32 = 1.0;
         let beta: f32 = 0.0;
-        lt::matmul(
-            handle,
-            plan.desc,
-            (&alpha) as *const f32 as *const c_void,
-            (&beta) as *const f32 as *const c_void,
-            w_buf.address as *const c_void,
-            plan.a,
-            x_buf.address as *const c_void,
-            plan.b,
-            out_buf.address as *const c_void,
-            plan.d,
-            out_buf.address as *mut c_void,
-            plan.d,
-            &plan.algo,
-            workspace as *mut c_void,
-            WORKSPACE_BYTES,
-            stream as sys::cudaStream_t,
-        )?;
+        // With beta = 0 C is never read. FP8 kernels refuse C = D (in place), as PyTorch's
+        // `_scaled_mm` avoids by passing no C; the others take it.
+        let c_pointer = if problem.types.fp8 {
+            std::ptr::null()
+        } else {
+            out_buf.address as *const c_void
+        };
+        let mut last = Err(KernelError::Unsupported("no cuBLASLt algorithm".into()));
+        for (index, algo) in plan.algos.iter().enumerate() {
+            last = lt::matmul(
+                handle,
+                plan.desc,
+                (&alpha) as *const f32 as *const c_void,
+                (&beta) as *const f32 as *const c_void,
+                a_buf.address as *const c_void,
+                plan.a,
+                b_buf.address as *const c_void,
+                plan.b,
+                c_pointer,
+                plan.d,
+                out_buf.address as *mut c_void,
+                plan.d,
+                algo,
+                workspace as *mut c_void,
+                WORKSPACE_BYTES,
+                stream as sys::cudaStream_t,
+            )
+            .map_err(KernelError::from);
+            match &last {
+                Ok(()) => {
+                    if plan.algos.len() > 1 {
+                        let chosen = plan.algos[index];
+                        plan.algos = vec![chosen];
+                    }
+                    break;
+                }
+                Err(KernelError::Cublas(e))
+                    if e.0 == sys::cublasStatus_t::CUBLAS_STATUS_NOT_SUPPORTED => {}
+                Err(_) => break,
+            }
+        }
+        last?;
     }
     drop(states);
-    // Keep the inputs alive until the product is enqueued.
-    drop((x, w, bias));
+    drop(bias);
     Ok(out)
+}
+
+/// The heuristic's best algorithms for `plan`, best first (at least one, or an error).
+///
+/// # Safety
+/// `plan`'s handles and `pref` must be live.
+unsafe fn candidate_algos(
+    handle: sys::cublasLtHandle_t,
+    plan: &Plan,
+    pref: sys::cublasLtMatmulPreference_t,
+) -> Result<Vec<sys::cublasLtMatmulAlgo_t>, lt::CublasError> {
+    // SAFETY: an all-zero result is plain data the call overwrites.
+    let mut results: [sys::cublasLtMatmulHeuristicResult_t; CANDIDATE_ALGOS] =
+        unsafe { std::mem::zeroed() };
+    let mut returned = 0i32;
+    // SAFETY: forwarded from the caller; `results` has room for CANDIDATE_ALGOS entries.
+    unsafe {
+        sys::cublasLtMatmulAlgoGetHeuristic(
+            handle,
+            plan.desc,
+            plan.a,
+            plan.b,
+            plan.d,
+            plan.d,
+            pref,
+            CANDIDATE_ALGOS as i32,
+            results.as_mut_ptr(),
+            &mut returned,
+        )
+        .result()?;
+    }
+    let algos: Vec<_> = results
+        .iter()
+        .take(returned.max(0) as usize)
+        .filter(|r| r.state == sys::cublasStatus_t::CUBLAS_STATUS_SUCCESS)
+        .map(|r| r.algo)
+        .collect();
+    if algos.is_empty() {
+        return Err(lt::CublasError(
+            sys::cublasStatus_t::CUBLAS_STATUS_NOT_SUPPORTED,
+        ));
+    }
+    Ok(algos)
+}
+
+/// Points a matmul descriptor at the FP8 scales (`1/s`) of A and B.
+///
+/// # Safety
+/// `desc` must be a live descriptor.
+unsafe fn set_scale_pointers(
+    desc: sys::cublasLtMatmulDesc_t,
+    a_scale: u64,
+    b_scale: u64,
+) -> Result<(), KernelError> {
+    // SAFETY: forwarded from the caller; the values are device addresses.
+    unsafe {
+        set_desc(
+            desc,
+            sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
+            &a_scale,
+        )?;
+        set_desc(
+            desc,
+            sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
+            &b_scale,
+        )
+    }
 }
 
 /// Sets one attribute of a matmul descriptor to `value`.
@@ -307,13 +539,20 @@ unsafe fn set_desc<T>(
     Ok(())
 }
 
+/// Builds the plan for `key`. `scales` are this call's FP8 scale pointers: they are set before
+/// the heuristic runs, since an algorithm chosen without them may not take them.
 fn make_plan(
     handle: sys::cublasLtHandle_t,
     key: &PlanKey,
-    data_type: sys::cudaDataType,
     epilogue: sys::cublasLtEpilogue_t,
+    scales: Option<(u64, u64)>,
 ) -> Result<Plan, KernelError> {
-    let compute = if data_type == sys::cudaDataType::CUDA_R_32F && !key.strict {
+    let Types {
+        inputs,
+        output,
+        fp8,
+    } = key.types;
+    let compute = if inputs == sys::cudaDataType::CUDA_R_32F && !key.strict {
         sys::cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32
     } else {
         sys::cublasComputeType_t::CUBLAS_COMPUTE_32F
@@ -325,12 +564,11 @@ fn make_plan(
         a: std::ptr::null_mut(),
         b: std::ptr::null_mut(),
         d: std::ptr::null_mut(),
-        // SAFETY: an all-zero algorithm is a valid placeholder until the heuristic fills it.
-        algo: unsafe { std::mem::zeroed() },
+        algos: Vec::new(),
     };
-    plan.a = lt::create_matrix_layout(data_type, key.a.rows, key.a.cols, key.a.ld)?;
-    plan.b = lt::create_matrix_layout(data_type, key.b.rows, key.b.cols, key.b.ld)?;
-    plan.d = lt::create_matrix_layout(data_type, key.n, key.m, key.n as i64)?;
+    plan.a = lt::create_matrix_layout(inputs, key.a.rows, key.a.cols, key.a.ld)?;
+    plan.b = lt::create_matrix_layout(inputs, key.b.rows, key.b.cols, key.b.ld)?;
+    plan.d = lt::create_matrix_layout(output, key.n, key.m, key.n as i64)?;
     // cublasOperation_t: 0 = N, 1 = T.
     let trans_a: i32 = i32::from(key.a.transposed);
     let trans_b: i32 = 0;
@@ -357,12 +595,23 @@ fn make_plan(
             sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_BIAS
                 | sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_GELU_BIAS
         ) {
-            let bias_type = data_type as u32;
+            let bias_type = output as u32;
             set_desc(
                 plan.desc,
                 sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
                 &bias_type,
             )?;
+        }
+        if fp8 {
+            let fast_accumulation: i8 = 1;
+            set_desc(
+                plan.desc,
+                sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_FAST_ACCUM,
+                &fast_accumulation,
+            )?;
+        }
+        if let Some((a_scale, b_scale)) = scales {
+            set_scale_pointers(plan.desc, a_scale, b_scale)?;
         }
         let pref = lt::create_matmul_pref()?;
         let workspace = WORKSPACE_BYTES;
@@ -372,11 +621,9 @@ fn make_plan(
             (&workspace) as *const usize as *const c_void,
             std::mem::size_of::<usize>(),
         )
-        .and_then(|()| {
-            lt::get_matmul_algo_heuristic(handle, plan.desc, plan.a, plan.b, plan.d, plan.d, pref)
-        });
+        .and_then(|()| candidate_algos(handle, &plan, pref));
         let _ = lt::destroy_matmul_pref(pref);
-        plan.algo = heuristic?.algo;
+        plan.algos = heuristic?;
     }
     Ok(plan)
 }

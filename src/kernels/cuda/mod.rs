@@ -7,6 +7,7 @@
 
 mod device;
 pub mod flash;
+pub mod fp8;
 pub mod fused;
 pub mod gemm;
 mod nvrtc;
@@ -15,12 +16,12 @@ use std::any::{Any, TypeId};
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use burn::tensor::{DType, Tensor, TensorPrimitive, backend::Backend};
+use burn::tensor::{DType, Int, Tensor, TensorPrimitive, backend::Backend};
 use burn_cubecl::tensor::CubeTensor;
 use cubecl_cuda::CudaRuntime;
 
 use super::fallback::BurnKernels;
-use super::{Activation, HotOps};
+use super::{Activation, Fp8Matrix, HotOps};
 
 pub use device::DeviceContext;
 
@@ -82,6 +83,35 @@ pub(crate) fn from_cuda<B: Backend, const D: usize>(
         .map_err(|_| KernelError::Unsupported("backend mismatch".into()))
 }
 
+/// The burn-cuda tensor inside an integer tensor `t`; `Unsupported` for another backend.
+pub(crate) fn as_cuda_int<B: Backend, const D: usize>(
+    t: &Tensor<B, D, Int>,
+) -> Result<CudaTensor, KernelError> {
+    let primitive: Box<dyn Any> = Box::new(t.clone().into_primitive());
+    primitive
+        .downcast::<CudaTensor>()
+        .map(|t| *t)
+        .map_err(|_| KernelError::Unsupported("not a burn-cuda tensor".into()))
+}
+
+/// Wraps a burn-cuda tensor as an integer tensor of backend `B`.
+pub(crate) fn from_cuda_int<B: Backend, const D: usize>(
+    t: CudaTensor,
+) -> Result<Tensor<B, D, Int>, KernelError> {
+    let primitive: Box<dyn Any> = Box::new(t);
+    primitive
+        .downcast::<B::IntTensorPrimitive>()
+        .map(|p| Tensor::from_primitive(*p))
+        .map_err(|_| KernelError::Unsupported("backend mismatch".into()))
+}
+
+/// The GPU index of a burn-cuda device; `None` for another backend's device.
+fn cuda_index<B: Backend>(device: &B::Device) -> Option<usize> {
+    (device as &dyn Any)
+        .downcast_ref::<cubecl_cuda::CudaDevice>()
+        .map(|d| d.index)
+}
+
 /// Reports a kernel failure once per distinct message; unsupported cases stay quiet.
 fn report(error: &KernelError) {
     if matches!(error, KernelError::Unsupported(_)) {
@@ -125,6 +155,36 @@ impl<B: Backend> HotOps<B> for CudaKernels {
     ) -> Tensor<B, 2> {
         or_plain_burn(gemm::linear(&x, weight_t, bias, activation), || {
             BurnKernels.linear(x, weight_t, bias, activation)
+        })
+    }
+
+    fn native_fp8(&self, device: &B::Device) -> bool {
+        // SAFETY: probing for the library does not touch any CUDA state.
+        let cublas = unsafe { cudarc::cublaslt::sys::is_culib_present() };
+        cublas && cuda_index::<B>(device).is_some_and(fp8::has_fp8_tensor_cores)
+    }
+
+    fn quantize_fp8(&self, weight: Tensor<B, 2>) -> Fp8Matrix<B> {
+        let on_gpu = as_cuda(&weight)
+            .and_then(|w| fp8::quantize(w, fp8::Product::Bf16))
+            .and_then(|(codes, scales)| {
+                Ok(Fp8Matrix {
+                    codes: from_cuda_int(codes)?,
+                    scales: from_cuda(scales)?,
+                })
+            });
+        or_plain_burn(on_gpu, || BurnKernels.quantize_fp8(weight))
+    }
+
+    fn linear_fp8(
+        &self,
+        x: Tensor<B, 2>,
+        weight: &Fp8Matrix<B>,
+        bias: Option<&Tensor<B, 1>>,
+        activation: Activation,
+    ) -> Tensor<B, 2> {
+        or_plain_burn(gemm::linear_fp8(&x, weight, bias, activation), || {
+            BurnKernels.linear_fp8(x, weight, bias, activation)
         })
     }
 

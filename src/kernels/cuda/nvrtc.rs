@@ -30,6 +30,47 @@ pub struct KernelSpec {
     pub dynamic_shared_bytes: usize,
 }
 
+/// Grid and block sizes of a one-dimensional launch.
+#[derive(Debug, Clone, Copy)]
+pub struct Launch {
+    pub grid: u32,
+    pub block: u32,
+}
+
+/// A kernel parameter as `cuLaunchKernel` takes it.
+pub fn arg<T>(value: &mut T) -> *mut c_void {
+    value as *mut T as *mut c_void
+}
+
+/// Compiles (once) and launches `spec` on GPU `device`'s `stream`.
+///
+/// # Safety
+/// `params` must match the kernel's signature in order and type and point at live buffers of
+/// the sizes the kernel reads and writes, ordered by `stream`.
+pub unsafe fn launch(
+    device: usize,
+    spec: &KernelSpec,
+    geometry: Launch,
+    stream: cudarc::driver::sys::CUstream,
+    params: &mut [*mut c_void],
+) -> Result<(), KernelError> {
+    let context = DeviceContext::get(device)?;
+    context.make_current()?;
+    let f = function(device, context, spec)?;
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        driver::launch_kernel(
+            f.0,
+            (geometry.grid, 1, 1),
+            (geometry.block, 1, 1),
+            spec.dynamic_shared_bytes as u32,
+            stream,
+            params,
+        )?;
+    }
+    Ok(())
+}
+
 /// The kernel `spec` on GPU `device`, compiled (or read from the disk cache) on first use.
 pub fn function(
     device: usize,

@@ -1,0 +1,125 @@
+//! FP8 (e4m3fn) quantisation on the GPU (`fp8.cu`): the reference's per-tensor scheme (spec
+//! §3.9), used for the DiT's linear weights at load time and for every activation that enters an
+//! FP8 GEMM. The scale stays on the device (`[1/s, max|x|]` in f32), so quantising never waits
+//! for the host.
+
+use burn::tensor::{DType, Shape};
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
+use cudarc::driver::result as driver;
+
+use super::device::{DeviceContext, raw_buffer};
+use super::nvrtc::{self, KernelSpec, Launch, arg};
+use super::{CudaTensor, KernelError};
+
+const SOURCE: &str = include_str!("fp8.cu");
+const THREADS: u32 = 256;
+/// Enough blocks to fill any current GPU; the kernels loop over the rest.
+const MAX_BLOCKS: usize = 4096;
+
+/// Whether GPU `device` has FP8 tensor cores (Ada, Hopper and later: compute capability 8.9+).
+pub fn has_fp8_tensor_cores(device: usize) -> bool {
+    DeviceContext::get(device).is_ok_and(|c| c.capability >= (8, 9))
+}
+
+fn elem_code(dtype: DType) -> Result<u8, KernelError> {
+    match dtype {
+        DType::BF16 => Ok(0),
+        DType::F16 => Ok(1),
+        DType::F32 => Ok(2),
+        other => Err(KernelError::Unsupported(format!(
+            "{other:?} FP8 quantisation"
+        ))),
+    }
+}
+
+/// How the scaled values are rounded before the e4m3 cast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Product {
+    /// In the tensor's own type (an activation: torch computes `x·s` in `x`'s type).
+    OwnType,
+    /// In bf16 (a weight: the reference's weights are bf16 whatever type this build holds).
+    Bf16,
+}
+
+/// `x`'s e4m3 codes (same shape, one byte each, row-major) and its scales `[1/s, max|x|]` (f32).
+pub fn quantize(x: CudaTensor, product: Product) -> Result<(CudaTensor, CudaTensor), KernelError> {
+    let elem = elem_code(x.dtype)?;
+    let device = x.device.index;
+    if !has_fp8_tensor_cores(device) {
+        return Err(KernelError::Unsupported(
+            "FP8 needs compute capability 8.9 or later".into(),
+        ));
+    }
+    let n = x.meta.shape().num_elements();
+    if n == 0 {
+        return Err(KernelError::Unsupported("empty tensor".into()));
+    }
+    let x = if x.is_contiguous() {
+        x
+    } else {
+        into_contiguous(x)
+    };
+    let shape = x.meta.shape().clone();
+    let codes = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), shape, DType::U8);
+    let scales = empty_device_contiguous_dtype(
+        x.client.clone(),
+        x.device.clone(),
+        Shape::new([2]),
+        DType::F32,
+    );
+    let (xb, cb, sb) = (raw_buffer(&x)?, raw_buffer(&codes)?, raw_buffer(&scales)?);
+    let per_vector = 16 / x.dtype.size();
+    let mut vector = i32::from(xb.address.is_multiple_of(16) && n.is_multiple_of(per_vector));
+    let work = if vector == 1 { n / per_vector } else { n };
+    let geometry = Launch {
+        grid: work.div_ceil(THREADS as usize).clamp(1, MAX_BLOCKS) as u32,
+        block: THREADS,
+    };
+    let spec = |entry| KernelSpec {
+        source_name: "fp8.cu",
+        source: SOURCE,
+        options: vec![format!("-DELEM={elem}")],
+        entry,
+        dynamic_shared_bytes: 0,
+    };
+    let (mut xp, mut cp, mut sp) = (xb.address, cb.address, sb.address);
+    let mut n_arg = n as i64;
+    let mut bf16_product = i32::from(product == Product::Bf16);
+    let context = DeviceContext::get(device)?;
+    context.make_current()?;
+    // SAFETY: the buffers are live allocations ordered by `sb.stream` (burn-cuda uses one stream
+    // per device and thread): `x` holds `n` elements, `codes` `n` bytes, `scales` two floats; the
+    // parameters match `absmax` and `quantize_e4m3` in order and type.
+    unsafe {
+        driver::memset_d8_async(sb.address + 4, 0, 4, sb.stream)?;
+        nvrtc::launch(
+            device,
+            &spec("absmax"),
+            geometry,
+            sb.stream,
+            &mut [
+                arg(&mut xp),
+                arg(&mut n_arg),
+                arg(&mut vector),
+                arg(&mut sp),
+            ],
+        )?;
+        nvrtc::launch(
+            device,
+            &spec("quantize_e4m3"),
+            geometry,
+            sb.stream,
+            &mut [
+                arg(&mut xp),
+                arg(&mut n_arg),
+                arg(&mut vector),
+                arg(&mut bf16_product),
+                arg(&mut sp),
+                arg(&mut cp),
+            ],
+        )?;
+    }
+    drop(x);
+    Ok((codes, scales))
+}
