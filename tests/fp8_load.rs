@@ -270,3 +270,23 @@ fn native_fp8_storage_keeps_the_reference_codes_and_runs_the_tiny_dit() {
         "activation quantisation had no effect"
     );
 }
+
+#[test]
+fn the_demo_model_honours_fp8() {
+    use avatar_studio::pipeline::demo::demo_models;
+
+    let full = demo_models::<B>(&device(), false).unwrap_or_else(|e| panic!("{e}"));
+    let fp8 = demo_models::<B>(&device(), true).unwrap_or_else(|e| panic!("{e}"));
+    let weight =
+        |m: &avatar_studio::pipeline::Models<B>| values(m.dit.blocks[0].self_q.dense_weight());
+    let dims = full.dit.blocks[0].self_q.dense_weight().dims().to_vec();
+    // On the CPU the FP8 linears are the reference's quantise → dequantise of the same weights.
+    let expected = Fp8Weight::quantize(&weight(&full), dims).dequantize();
+    assert_eq!(weight(&fp8), expected);
+    assert_ne!(weight(&fp8), weight(&full));
+    // The text embedding is on the reference's ignore list.
+    assert_eq!(
+        values(fp8.dit.text_embedding_in.dense_weight()),
+        values(full.dit.text_embedding_in.dense_weight())
+    );
+}

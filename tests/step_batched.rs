@@ -51,7 +51,7 @@ fn request(clips: usize, steps: usize, step_batched: bool) -> RenderRequest {
 
 fn render_frames(request: &RenderRequest) -> (Vec<f32>, Vec<u64>) {
     let device = Default::default();
-    let models = demo_models::<B>(&device).unwrap_or_else(|e| panic!("{e}"));
+    let models = demo_models::<B>(&device, false).unwrap_or_else(|e| panic!("{e}"));
     let mut hooks = Frames::default();
     let outcome = render(
         &models,

@@ -4,18 +4,24 @@
 //! pictures are noise shaped by the architecture, not a talking face, and every output made with
 //! it says so.
 
-use burn::tensor::backend::Backend;
+use std::collections::BTreeSet;
+
+use burn::tensor::{Tensor, backend::Backend};
 
 use super::error::PipelineError;
 use super::models::{ModelOrigin, Models};
+use crate::kernels::hot_ops;
 use crate::model::DitConfig;
 use crate::model::DitModel;
 use crate::model::audio_features::ProcessorConfig;
 use crate::model::inventory::parameter_inventory;
+use crate::model::layers::ParameterSource;
 use crate::model::t5::{T5Config, T5Encoder};
 use crate::model::text::PromptTokenizer;
 use crate::model::vae::{VaeConfig, WanVae};
 use crate::model::wav2vec::{Wav2Vec2, Wav2VecConfig};
+use crate::weights::WeightsError;
+use crate::weights::dit_loader::{fp8_modules, fp8_round_trip};
 use crate::weights::keymap::{ExpectedTensor, t5_keys, vae_keys, wav2vec_keys};
 use crate::weights::loader::SourceParameters;
 use crate::weights::random::RandomWeights;
@@ -102,16 +108,63 @@ fn dit_tensors(config: &DitConfig) -> Vec<ExpectedTensor> {
         .collect()
 }
 
-/// Builds the demo model on `device`.
-pub fn demo_models<B: Backend>(device: &B::Device) -> Result<Models<B>, PipelineError> {
+/// The demo DiT's weights, with the reference's FP8 linears converted as `--fp8` asks: kept as
+/// e4m3 codes where the backend has FP8 kernels, else rounded through e4m3 and kept dequantised
+/// (as the checkpoint loader does).
+struct DemoDitSource<'a, B: Backend> {
+    inner: SourceParameters<'a, B>,
+    fp8_modules: BTreeSet<String>,
+    native: bool,
+}
+
+impl<B: Backend> ParameterSource<B> for DemoDitSource<'_, B> {
+    type Error = WeightsError;
+
+    fn tensor<const D: usize>(
+        &self,
+        key: &str,
+        shape: [usize; D],
+    ) -> Result<Tensor<B, D>, WeightsError> {
+        self.inner.tensor(key, shape)
+    }
+
+    fn linear_weight(&self, module: &str, shape: [usize; 2]) -> Result<Tensor<B, 2>, WeightsError> {
+        let weight = self.inner.tensor(&format!("{module}.weight"), shape)?;
+        if self.native || !self.fp8_modules.contains(module) {
+            return Ok(weight);
+        }
+        fp8_round_trip(weight, self.inner.device)
+            .map(|(weight, _)| weight)
+            .map_err(|reason| WeightsError::Tensor {
+                path: "demo weights".into(),
+                key: format!("{module}.weight"),
+                reason,
+            })
+    }
+
+    fn stores_fp8(&self, module: &str) -> bool {
+        self.native && self.fp8_modules.contains(module)
+    }
+}
+
+/// Builds the demo model on `device`, with FP8 DiT linears if `fp8`.
+pub fn demo_models<B: Backend>(device: &B::Device, fp8: bool) -> Result<Models<B>, PipelineError> {
     let configs = DemoConfigs::default();
     let seed = DEMO_WEIGHTS_SEED;
     let dit_source = RandomWeights::new("demo DiT weights", dit_tensors(&configs.dit), seed);
     let dit = DitModel::from_source(
         &configs.dit,
-        &SourceParameters::<B> {
-            source: &dit_source,
-            device,
+        &DemoDitSource {
+            inner: SourceParameters::<B> {
+                source: &dit_source,
+                device,
+            },
+            fp8_modules: if fp8 {
+                fp8_modules(&configs.dit)
+            } else {
+                BTreeSet::new()
+            },
+            native: hot_ops::<B>().native_fp8(device),
         },
     )?;
     let vae_source = RandomWeights::new("demo VAE weights", vae_keys(&configs.vae), seed + 1);

@@ -125,7 +125,7 @@ impl<B: Backend> Models<B> {
     /// Loads what `spec` names onto `device`.
     pub fn load(spec: &ModelSpec, device: &B::Device) -> Result<Self, PipelineError> {
         match &spec.origin {
-            ModelOrigin::Demo { .. } => demo_models(device),
+            ModelOrigin::Demo { .. } => demo_models(device, spec.fp8),
             ModelOrigin::Checkpoint { folder, lora } => {
                 let encoders = match &spec.encoders {
                     Some(path) => EncoderConfigs::from_file(path)?,

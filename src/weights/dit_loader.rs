@@ -101,25 +101,17 @@ impl<'a, B: Backend> CheckpointSource<'a, B> {
     }
 
     fn quantise(&self, module: &str, weight: Tensor<B, 2>) -> Result<Tensor<B, 2>, WeightsError> {
-        let dims = weight.dims();
-        let dtype = weight.dtype();
-        let values = weight
-            .into_data()
-            .convert::<f32>()
-            .to_vec::<f32>()
-            .map_err(|e| WeightsError::Tensor {
+        let elements = weight.shape().num_elements() as u64;
+        let (weight, scale_inv) =
+            fp8_round_trip(weight, self.device).map_err(|reason| WeightsError::Tensor {
                 path: self.weights.location(),
                 key: format!("{module}.weight"),
-                reason: format!("cannot read merged weight for FP8: {e:?}"),
+                reason,
             })?;
-        let q = Fp8Weight::quantize(&values, dims.to_vec());
         let mut stats = self.fp8.borrow_mut();
-        stats.scales.insert(module.to_string(), q.scale_inv);
-        stats.fp8_elements += values.len() as u64;
-        Ok(
-            Tensor::<B, 2>::from_data(TensorData::new(q.dequantize(), dims), self.device)
-                .cast(dtype),
-        )
+        stats.scales.insert(module.to_string(), scale_inv);
+        stats.fp8_elements += elements;
+        Ok(weight)
     }
 
     /// Modules whose LoRA pair has been merged so far.
@@ -166,6 +158,25 @@ impl<B: Backend> ParameterSource<B> for CheckpointSource<'_, B> {
     fn stores_fp8(&self, module: &str) -> bool {
         self.native_fp8 && self.fp8_modules.contains(module)
     }
+}
+
+/// `weight` quantised to e4m3 as the reference does and dequantised again (on the host), in its
+/// own element type, with its `weight_scale = 1/s`; the reason on failure.
+pub fn fp8_round_trip<B: Backend>(
+    weight: Tensor<B, 2>,
+    device: &B::Device,
+) -> Result<(Tensor<B, 2>, f32), String> {
+    let dims = weight.dims();
+    let dtype = weight.dtype();
+    let values = weight
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .map_err(|e| format!("cannot read the weight for FP8: {e:?}"))?;
+    let q = Fp8Weight::quantize(&values, dims.to_vec());
+    let dequantised =
+        Tensor::<B, 2>::from_data(TensorData::new(q.dequantize(), dims), device).cast(dtype);
+    Ok((dequantised, q.scale_inv))
 }
 
 /// The module paths of `config`'s linears that the reference converts to FP8 (the inventory's
