@@ -18,7 +18,9 @@
 //! the host implementation of the reference's scheme bit for bit, and the FP8 GEMM must match
 //! the host emulation on the same codes (activation quantised per tensor, exact products, f32
 //! sums) within a relative L2 error of 1e-2 and a largest difference of 3 % of the largest
-//! value: what remains is Hopper's fast FP8 accumulation and the bf16 output rounding.
+//! value: what remains is Hopper's fast FP8 accumulation and the bf16 output rounding. The
+//! fallback for shapes cuBLASLt's FP8 kernels refuse (decoded on the GPU, multiplied in bf16)
+//! must meet the same bounds.
 
 #[cfg(not(feature = "cuda"))]
 fn skip(test: &str) {
@@ -452,6 +454,28 @@ mod gpu {
                 assert!(
                     rel < 1e-2 && max < 3e-2,
                     "FP8 linear {m}x{k}x{n} out of tolerance"
+                );
+            }
+        }
+        // The fallback for layers cuBLASLt's FP8 kernels do not take (an input width that is not
+        // a multiple of 16): quantised and decoded on the GPU, multiplied in bf16.
+        for (m, k, n) in [(7, 40, 24), (197, 320, 136)] {
+            let w = random([n, k], 1.0 / (k as f64).sqrt(), &device);
+            let w8 = HotOps::<Gpu>::quantize_fp8(&CudaKernels, w);
+            let x = random([m, k], 1.0, &device);
+            let b = random([n], 0.5, &device);
+            let want =
+                values(BurnKernels.linear_fp8(x.clone(), &w8, Some(&b), Activation::GeluTanh));
+            let decoded = gemm::linear_fp8_decoded(&x, &w8, Some(&b), Activation::GeluTanh)
+                .unwrap_or_else(|e| panic!("decoded FP8 linear failed: {e}"));
+            let through_trait =
+                HotOps::<Gpu>::linear_fp8(&CudaKernels, x, &w8, Some(&b), Activation::GeluTanh);
+            for (path, got) in [("decoded", decoded), ("CudaKernels", through_trait)] {
+                let (max, rel) = errors(&values(got), &want);
+                println!("fp8 linear ({path}) {m}x{k}x{n}: max {max:.2e} rel-L2 {rel:.2e}");
+                assert!(
+                    rel < 1e-2 && max < 3e-2,
+                    "{path} FP8 linear {m}x{k}x{n} out of tolerance"
                 );
             }
         }

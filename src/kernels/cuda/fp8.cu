@@ -24,6 +24,7 @@ typedef long long i64;
 typedef float elem;
 __device__ __forceinline__ float to_f32(elem v) { return v; }
 __device__ __forceinline__ float round_elem(float v) { return v; }
+__device__ __forceinline__ elem from_f32(float v) { return v; }
 #else
 typedef u16 elem;
 __device__ __forceinline__ float to_f32(elem v) {
@@ -43,6 +44,15 @@ __device__ __forceinline__ float round_elem(float v) {
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));
 #endif
     return to_f32(h);
+}
+__device__ __forceinline__ elem from_f32(float v) {
+    u16 h;
+#if ELEM == 0
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(v));
+#else
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));
+#endif
+    return h;
 }
 #endif
 
@@ -141,5 +151,24 @@ quantize_e4m3(const elem* __restrict__ x, i64 n, int vector, int bf16_product,
             const float v = bf16_product ? round_bf16(scaled) : round_elem(scaled);
             codes[i] = (unsigned char)(e4m3x2(0.f, v) & 0xff);
         }
+    }
+}
+
+// out[i] = decode(codes[i]) · scales[0] in the element type: the values an FP8 operand stands
+// for, for the rare layer cuBLASLt's FP8 kernels do not take.
+extern "C" __global__ void __launch_bounds__(THREADS)
+decode_e4m3(const unsigned char* __restrict__ codes, i64 n, const float* __restrict__ scales,
+            elem* __restrict__ out) {
+    const float scale_inv = scales[0];
+    const i64 stride = (i64)gridDim.x * THREADS;
+    for (i64 i = (i64)blockIdx.x * THREADS + threadIdx.x; i < n; i += stride) {
+        const u16 code = codes[i];
+        u32 halves;
+        asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(halves) : "h"(code));
+        float value;
+        asm("{ .reg .b16 lo, hi; mov.b32 {lo, hi}, %1; cvt.f32.f16 %0, lo; }"
+            : "=f"(value)
+            : "r"(halves));
+        out[i] = from_f32(value * scale_inv);
     }
 }

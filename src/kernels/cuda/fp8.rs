@@ -123,3 +123,64 @@ pub fn quantize(x: CudaTensor, product: Product) -> Result<(CudaTensor, CudaTens
     drop(x);
     Ok((codes, scales))
 }
+
+/// The values e4m3 `codes` stand for (`decode(code) · scales[0]`), as a tensor of `dtype` of
+/// the same shape.
+pub fn dequantize(
+    codes: CudaTensor,
+    scales: &CudaTensor,
+    dtype: DType,
+) -> Result<CudaTensor, KernelError> {
+    let elem = elem_code(dtype)?;
+    let device = codes.device.index;
+    if !has_fp8_tensor_cores(device) {
+        return Err(KernelError::Unsupported(
+            "FP8 needs compute capability 8.9 or later".into(),
+        ));
+    }
+    if codes.dtype != DType::U8 || scales.dtype != DType::F32 {
+        return Err(KernelError::Unsupported("not FP8 codes and scales".into()));
+    }
+    let n = codes.meta.shape().num_elements();
+    if n == 0 {
+        return Err(KernelError::Unsupported("empty tensor".into()));
+    }
+    let codes = if codes.is_contiguous() {
+        codes
+    } else {
+        into_contiguous(codes)
+    };
+    let out = empty_device_contiguous_dtype(
+        codes.client.clone(),
+        codes.device.clone(),
+        codes.meta.shape().clone(),
+        dtype,
+    );
+    let (cb, sb, ob) = (raw_buffer(&codes)?, raw_buffer(scales)?, raw_buffer(&out)?);
+    let (mut cp, mut sp, mut op) = (cb.address, sb.address, ob.address);
+    let mut n_arg = n as i64;
+    let spec = KernelSpec {
+        source_name: "fp8.cu",
+        source: SOURCE,
+        options: vec![format!("-DELEM={elem}")],
+        entry: "decode_e4m3",
+        dynamic_shared_bytes: 0,
+    };
+    let geometry = Launch {
+        grid: n.div_ceil(THREADS as usize).clamp(1, MAX_BLOCKS) as u32,
+        block: THREADS,
+    };
+    // SAFETY: `codes` holds `n` bytes, `scales` two floats and `out` `n` elements, all live and
+    // ordered by `ob.stream`; the parameters match `decode_e4m3` in order and type.
+    unsafe {
+        nvrtc::launch(
+            device,
+            &spec,
+            geometry,
+            ob.stream,
+            &mut [arg(&mut cp), arg(&mut n_arg), arg(&mut sp), arg(&mut op)],
+        )?;
+    }
+    drop(codes);
+    Ok(out)
+}

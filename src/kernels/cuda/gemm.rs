@@ -289,6 +289,49 @@ pub fn linear_fp8<B: Backend>(
     from_cuda(out)
 }
 
+/// [`linear_fp8`] for the layers cuBLASLt's FP8 kernels do not take (e.g. an input width that
+/// is not a multiple of 16): the activation is quantised per tensor and both operands decoded
+/// to `x`'s type on the GPU, then multiplied as a bf16/f16 linear. The same FP8 values enter the
+/// product, each rounded once to `x`'s type.
+pub fn linear_fp8_decoded<B: Backend>(
+    x: &Tensor<B, 2>,
+    weight: &Fp8Matrix<B>,
+    bias: Option<&Tensor<B, 1>>,
+    activation: Activation,
+) -> Result<Tensor<B, 2>, KernelError> {
+    let xc = as_cuda(x)?;
+    if !matches!(xc.dtype, DType::BF16 | DType::F16) {
+        return Err(KernelError::Unsupported(format!(
+            "{:?} FP8 linear",
+            xc.dtype
+        )));
+    }
+    let dtype = xc.dtype;
+    let (x_codes, x_scales) = fp8::quantize(xc, fp8::Product::OwnType)?;
+    let x_decoded = fp8::dequantize(x_codes, &x_scales, dtype)?;
+    let w_decoded = fp8::dequantize(
+        as_cuda_int(&weight.codes)?,
+        &as_cuda(&weight.scales)?,
+        dtype,
+    )?;
+    let bias = bias.map(|b| {
+        if b.dtype() == dtype {
+            b.clone()
+        } else {
+            b.clone().cast(dtype)
+        }
+    });
+    let x_decoded: Tensor<B, 2> = from_cuda(x_decoded)?;
+    let w_decoded: Tensor<B, 2> = from_cuda(w_decoded)?;
+    // The `[n, k]` weight through its transposed view, as the dense layers keep theirs.
+    linear(
+        &x_decoded,
+        &w_decoded.transpose(),
+        bias.as_ref(),
+        activation,
+    )
+}
+
 /// One GEMM `D = op(A)·B (+ bias, activation)` in cuBLASLt's column-major terms, `D` being `n × m`.
 #[derive(Debug, Clone, Copy)]
 struct Problem {

@@ -183,7 +183,11 @@ impl<B: Backend> HotOps<B> for CudaKernels {
         bias: Option<&Tensor<B, 1>>,
         activation: Activation,
     ) -> Tensor<B, 2> {
-        or_plain_burn(gemm::linear_fp8(&x, weight, bias, activation), || {
+        let on_gpu = gemm::linear_fp8(&x, weight, bias, activation).or_else(|e| {
+            report(&e);
+            gemm::linear_fp8_decoded(&x, weight, bias, activation)
+        });
+        or_plain_burn(on_gpu, || {
             BurnKernels.linear_fp8(x, weight, bias, activation)
         })
     }
