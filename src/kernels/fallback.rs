@@ -69,12 +69,9 @@ impl<B: Backend> HotOps<B> for BurnKernels {
     fn quantize_fp8(&self, weight: Tensor<B, 2>) -> Fp8Matrix<B> {
         let device = weight.device();
         let dims = weight.dims();
-        let q = Fp8Weight::quantize(&host_values(weight), dims.to_vec());
-        let max_abs = q
-            .codes
-            .iter()
-            .fold(0.0f32, |m, &c| m.max(e4m3_to_f32(c).abs()))
-            * q.scale_inv;
+        let values = host_values(weight);
+        let q = Fp8Weight::quantize(&values, dims.to_vec());
+        let max_abs = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         Fp8Matrix {
             codes: Tensor::<B, 2, Int>::from_data(
                 TensorData::new(q.codes, dims),

@@ -9,52 +9,8 @@
 // start of the allocation, where cuBLASLt's scale pointer must point (it refuses an address
 // that is only 4-byte aligned).
 //
-// Compiled at run time by NVRTC (src/kernels/cuda/fp8.rs) with -DELEM=0|1|2 for bf16, f16 or
-// f32 inputs. Needs sm_89 or later (the e4m3x2 conversion). No CUDA headers.
-
-#ifndef ELEM
-#define ELEM 0
-#endif
-
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef long long i64;
-
-#if ELEM == 2
-typedef float elem;
-__device__ __forceinline__ float to_f32(elem v) { return v; }
-__device__ __forceinline__ float round_elem(float v) { return v; }
-__device__ __forceinline__ elem from_f32(float v) { return v; }
-#else
-typedef u16 elem;
-__device__ __forceinline__ float to_f32(elem v) {
-#if ELEM == 0
-    return __uint_as_float(((u32)v) << 16);
-#else
-    float f;
-    asm("{ .reg .b16 h; mov.b16 h, %1; cvt.f32.f16 %0, h; }" : "=f"(f) : "h"(v));
-    return f;
-#endif
-}
-__device__ __forceinline__ float round_elem(float v) {
-    u16 h;
-#if ELEM == 0
-    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(v));
-#else
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));
-#endif
-    return to_f32(h);
-}
-__device__ __forceinline__ elem from_f32(float v) {
-    u16 h;
-#if ELEM == 0
-    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(v));
-#else
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));
-#endif
-    return h;
-}
-#endif
+// Compiled at run time by NVRTC (src/kernels/cuda/fp8.rs) after elem.cuh, with -DELEM=0|1|2
+// for bf16, f16 or f32 inputs. Needs sm_89 or later (the e4m3x2 conversions).
 
 __device__ __forceinline__ float round_bf16(float v) {
     u16 h;

@@ -4,33 +4,33 @@
 //! for the host.
 
 use burn::tensor::{DType, Shape};
-use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use cudarc::driver::result as driver;
 
 use super::device::{DeviceContext, raw_buffer};
 use super::nvrtc::{self, KernelSpec, Launch, arg};
-use super::{CudaTensor, KernelError};
+use super::{CudaTensor, KernelError, dense, elem_code};
 
-const SOURCE: &str = include_str!("fp8.cu");
+/// `fp8.cu` after the element-type definitions it shares with the other pointwise source.
+const SOURCE: &str = concat!(include_str!("elem.cuh"), include_str!("fp8.cu"));
 const THREADS: u32 = 256;
 /// Enough blocks to fill any current GPU; the kernels loop over the rest.
 const MAX_BLOCKS: usize = 4096;
 
 /// Whether GPU `device` has FP8 tensor cores (Ada, Hopper and later: compute capability 8.9+).
 pub fn has_fp8_tensor_cores(device: usize) -> bool {
-    DeviceContext::get(device).is_ok_and(|c| c.capability >= (8, 9))
+    fp8_context(device).is_ok()
 }
 
-fn elem_code(dtype: DType) -> Result<u8, KernelError> {
-    match dtype {
-        DType::BF16 => Ok(0),
-        DType::F16 => Ok(1),
-        DType::F32 => Ok(2),
-        other => Err(KernelError::Unsupported(format!(
-            "{other:?} FP8 quantisation"
-        ))),
+/// The context of GPU `device` if it has FP8 tensor cores; `Unsupported` otherwise.
+fn fp8_context(device: usize) -> Result<&'static DeviceContext, KernelError> {
+    let context = DeviceContext::get(device)?;
+    if context.capability < (8, 9) {
+        return Err(KernelError::Unsupported(
+            "FP8 needs compute capability 8.9 or later".into(),
+        ));
     }
+    Ok(context)
 }
 
 /// How the scaled values are rounded before the e4m3 cast.
@@ -46,20 +46,12 @@ pub enum Product {
 pub fn quantize(x: CudaTensor, product: Product) -> Result<(CudaTensor, CudaTensor), KernelError> {
     let elem = elem_code(x.dtype)?;
     let device = x.device.index;
-    if !has_fp8_tensor_cores(device) {
-        return Err(KernelError::Unsupported(
-            "FP8 needs compute capability 8.9 or later".into(),
-        ));
-    }
+    let context = fp8_context(device)?;
     let n = x.meta.shape().num_elements();
     if n == 0 {
         return Err(KernelError::Unsupported("empty tensor".into()));
     }
-    let x = if x.is_contiguous() {
-        x
-    } else {
-        into_contiguous(x)
-    };
+    let x = dense(x);
     let shape = x.meta.shape().clone();
     let codes = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), shape, DType::U8);
     let scales = empty_device_contiguous_dtype(
@@ -86,7 +78,6 @@ pub fn quantize(x: CudaTensor, product: Product) -> Result<(CudaTensor, CudaTens
     let (mut xp, mut cp, mut sp) = (xb.address, cb.address, sb.address);
     let mut n_arg = n as i64;
     let mut bf16_product = i32::from(product == Product::Bf16);
-    let context = DeviceContext::get(device)?;
     context.make_current()?;
     // SAFETY: the buffers are live allocations ordered by `sb.stream` (burn-cuda uses one stream
     // per device and thread): `x` holds `n` elements, `codes` `n` bytes, `scales` two floats; the
@@ -133,11 +124,7 @@ pub fn dequantize(
 ) -> Result<CudaTensor, KernelError> {
     let elem = elem_code(dtype)?;
     let device = codes.device.index;
-    if !has_fp8_tensor_cores(device) {
-        return Err(KernelError::Unsupported(
-            "FP8 needs compute capability 8.9 or later".into(),
-        ));
-    }
+    fp8_context(device)?;
     if codes.dtype != DType::U8 || scales.dtype != DType::F32 {
         return Err(KernelError::Unsupported("not FP8 codes and scales".into()));
     }
@@ -145,11 +132,7 @@ pub fn dequantize(
     if n == 0 {
         return Err(KernelError::Unsupported("empty tensor".into()));
     }
-    let codes = if codes.is_contiguous() {
-        codes
-    } else {
-        into_contiguous(codes)
-    };
+    let codes = dense(codes);
     let out = empty_device_contiguous_dtype(
         codes.client.clone(),
         codes.device.clone(),

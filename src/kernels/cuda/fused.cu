@@ -3,42 +3,8 @@
 // RMSNorm with its scale, RoPE on interleaved channel pairs, and the gated residual add.
 // Statistics and arithmetic are in f32; each output is rounded once.
 //
-// Compiled at run time by NVRTC (src/kernels/cuda/fused.rs) with -DELEM=0|1|2 for bf16, f16
-// or f32 elements. No CUDA headers: 16-bit elements travel as raw words.
-
-#ifndef ELEM
-#define ELEM 0
-#endif
-
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef long long i64;
-
-#if ELEM == 2
-typedef float elem;
-__device__ __forceinline__ float load(const elem* p) { return *p; }
-__device__ __forceinline__ void store(elem* p, float v) { *p = v; }
-#else
-typedef u16 elem;
-__device__ __forceinline__ float load(const elem* p) {
-#if ELEM == 0
-    return __uint_as_float(((u32)*p) << 16);
-#else
-    float f;
-    asm("{ .reg .b16 h; mov.b16 h, %1; cvt.f32.f16 %0, h; }" : "=f"(f) : "h"(*p));
-    return f;
-#endif
-}
-__device__ __forceinline__ void store(elem* p, float v) {
-    u16 h;
-#if ELEM == 0
-    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(v));
-#else
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));
-#endif
-    *p = h;
-}
-#endif
+// Compiled at run time by NVRTC (src/kernels/cuda/fused.rs) after elem.cuh, with -DELEM=0|1|2
+// for bf16, f16 or f32 elements.
 
 #define ROW_THREADS 128
 #define MAX_PER_THREAD 48  // rows up to 6144 wide

@@ -4,50 +4,20 @@
 
 use std::ffi::c_void;
 
-use burn::tensor::{DType, Shape, Tensor, backend::Backend};
+use burn::tensor::{Shape, Tensor, backend::Backend};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 
 use super::device::{DeviceContext, RawBuffer, raw_buffer};
 use super::nvrtc::{self, KernelSpec, Launch, arg};
-use super::{CudaTensor, KernelError, as_cuda, from_cuda};
+use super::{CudaTensor, KernelError, as_cuda, dense, elem_code, from_cuda, in_dtype};
 
-const SOURCE: &str = include_str!("fused.cu");
+/// `fused.cu` after the element-type definitions it shares with the other pointwise source.
+const SOURCE: &str = concat!(include_str!("elem.cuh"), include_str!("fused.cu"));
 /// Threads per row of the row kernels, and the widest row they take (`fused.cu`).
 const ROW_THREADS: u32 = 128;
 const MAX_ROW: usize = 128 * 48;
 const POINTWISE_THREADS: u32 = 256;
-
-fn elem_code(dtype: DType) -> Result<u8, KernelError> {
-    match dtype {
-        DType::BF16 => Ok(0),
-        DType::F16 => Ok(1),
-        DType::F32 => Ok(2),
-        other => Err(KernelError::Unsupported(format!("{other:?} fused op"))),
-    }
-}
-
-/// A small parameter tensor in the activations' element type.
-fn in_dtype<B: Backend, const D: usize>(
-    t: &Tensor<B, D>,
-    dtype: DType,
-) -> Result<CudaTensor, KernelError> {
-    let t = if t.dtype() == dtype {
-        t.clone()
-    } else {
-        t.clone().cast(dtype)
-    };
-    as_cuda(&t)
-}
-
-/// `t` with unit-stride, densely packed rows (copied if it is not).
-fn dense(t: CudaTensor) -> CudaTensor {
-    if t.is_contiguous() {
-        t
-    } else {
-        into_contiguous(t)
-    }
-}
 
 fn output(like: &CudaTensor, shape: Shape) -> CudaTensor {
     empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), shape, like.dtype)

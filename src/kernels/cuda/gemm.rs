@@ -15,7 +15,7 @@ use cudarc::cublaslt::result as lt;
 use cudarc::cublaslt::sys;
 
 use super::device::{DeviceContext, raw_buffer};
-use super::{CudaTensor, KernelError, as_cuda, as_cuda_int, fp8, from_cuda};
+use super::{CudaTensor, KernelError, as_cuda, as_cuda_int, fp8, from_cuda, in_dtype};
 use crate::kernels::{Activation, Fp8Matrix};
 
 /// cuBLASLt's recommended workspace on Hopper (it asks for 4 MiB on older GPUs).
@@ -228,16 +228,7 @@ pub fn linear_fp8<B: Backend>(
     if codes.dtype != DType::U8 || weight_scales.dtype != DType::F32 {
         return Err(KernelError::Unsupported("FP8 weight not on the GPU".into()));
     }
-    let bias = bias
-        .map(|b| {
-            let b = if b.dtype() == x.dtype {
-                b.clone()
-            } else {
-                b.clone().cast(x.dtype)
-            };
-            as_cuda(&b)
-        })
-        .transpose()?;
+    let bias = bias.map(|b| in_dtype(b, x.dtype)).transpose()?;
     let [m, k] = x.meta.shape().dims::<2>();
     let [n, k_w] = codes.meta.shape().dims::<2>();
     // cuBLASLt's FP8 kernels want 16-byte aligned rows of A and B.
@@ -314,22 +305,16 @@ pub fn linear_fp8_decoded<B: Backend>(
         &as_cuda(&weight.scales)?,
         dtype,
     )?;
-    let bias = bias.map(|b| {
-        if b.dtype() == dtype {
-            b.clone()
-        } else {
-            b.clone().cast(dtype)
-        }
-    });
-    let x_decoded: Tensor<B, 2> = from_cuda(x_decoded)?;
-    let w_decoded: Tensor<B, 2> = from_cuda(w_decoded)?;
+    let bias = bias.map(|b| in_dtype(b, dtype)).transpose()?;
     // The `[n, k]` weight through its transposed view, as the dense layers keep theirs.
-    linear(
-        &x_decoded,
-        &w_decoded.transpose(),
-        bias.as_ref(),
+    let w_decoded: Tensor<B, 2> = from_cuda(w_decoded)?;
+    let out = linear_cuda(
+        x_decoded,
+        as_cuda(&w_decoded.transpose())?,
+        bias,
         activation,
-    )
+    )?;
+    from_cuda(out)
 }
 
 /// One GEMM `D = op(A)·B (+ bias, activation)` in cuBLASLt's column-major terms, `D` being `n × m`.

@@ -136,6 +136,38 @@ fn or_plain_burn<T>(result: Result<T, KernelError>, plain_burn: impl FnOnce() ->
     })
 }
 
+/// The `-DELEM` code of `elem.cuh` for `dtype`.
+pub(crate) fn elem_code(dtype: DType) -> Result<u8, KernelError> {
+    match dtype {
+        DType::BF16 => Ok(0),
+        DType::F16 => Ok(1),
+        DType::F32 => Ok(2),
+        other => Err(KernelError::Unsupported(format!("{other:?} elements"))),
+    }
+}
+
+/// A small parameter tensor (a bias, a norm's weight) in the activations' element type.
+pub(crate) fn in_dtype<B: Backend, const D: usize>(
+    t: &Tensor<B, D>,
+    dtype: DType,
+) -> Result<CudaTensor, KernelError> {
+    let t = if t.dtype() == dtype {
+        t.clone()
+    } else {
+        t.clone().cast(dtype)
+    };
+    as_cuda(&t)
+}
+
+/// `t` with unit-stride, densely packed rows (copied if it is not).
+pub(crate) fn dense(t: CudaTensor) -> CudaTensor {
+    if t.is_contiguous() {
+        t
+    } else {
+        burn_cubecl::kernel::into_contiguous(t)
+    }
+}
+
 /// The element types the kernels handle.
 pub(crate) fn is_half(dtype: DType) -> bool {
     matches!(dtype, DType::BF16 | DType::F16)
