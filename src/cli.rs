@@ -79,6 +79,19 @@ pub struct BenchArgs {
     /// and streaming call with FP8 weights (GPUs with FP8 tensor cores: Ada, Hopper, Blackwell).
     #[arg(long)]
     pub fp8: bool,
+    /// Instead of the kernels, time the DiT's steady state under one memory placement
+    /// (resident, kv-host, layer-streaming, layer-streaming-kv-host): whole blocks with random
+    /// 14B weights, the GPU memory this process then holds (NVML) beside the planner's
+    /// prediction, and the bytes copied from host RAM.
+    #[arg(long)]
+    pub placement: Option<crate::memory::Placement>,
+    /// Frame size for `--placement`, as WIDTH*HEIGHT.
+    #[arg(long, default_value = "704*384")]
+    pub size: String,
+    /// With `--placement`: time the step-batched schedule (four blocks per call) even where the
+    /// placement does not need it (layer streaming always uses it).
+    #[arg(long)]
+    pub step_batched: bool,
 }
 
 /// `bench --kernels` values.

@@ -7,6 +7,8 @@
 pub mod batch;
 pub mod bench;
 pub mod bench_model;
+pub mod bench_placement;
+pub mod bench_placement_report;
 pub mod plan;
 
 use std::io::Write;
@@ -112,6 +114,7 @@ fn model_spec(args: &GenerateArgs) -> Result<ModelSpec, String> {
         },
         encoders: args.encoders.clone(),
         fp8: args.settings.fp8,
+        stream_layers: false,
     })
 }
 

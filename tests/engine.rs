@@ -295,7 +295,7 @@ fn a_job_the_plan_refuses_fails_clearly_and_the_engine_runs_the_next() {
     let engine = Engine::start().unwrap();
     // A placement this version cannot run: the planner refuses before anything loads.
     let mut refused = settings(1, 5);
-    refused.placement = Some(avatar_studio::memory::Placement::KvOnHost);
+    refused.placement = Some(avatar_studio::memory::Placement::ResidentKvFp8);
     let events = run_to_end(
         &engine,
         job(
@@ -313,7 +313,7 @@ fn a_job_the_plan_refuses_fails_clearly_and_the_engine_runs_the_next() {
     match events.last() {
         Some(Event::Failed { error, .. }) => {
             assert!(error.contains("does not fit"), "{error}");
-            assert!(error.contains("kv-host"), "{error}");
+            assert!(error.contains("resident-kv-fp8"), "{error}");
         }
         other => panic!("expected a failure, got {other:?}"),
     }
@@ -348,4 +348,32 @@ fn a_job_the_plan_refuses_fails_clearly_and_the_engine_runs_the_next() {
     assert!(plan.can_start());
     assert_eq!(plan.strategy, avatar_studio::memory::Placement::Resident);
     assert!(good_out.exists());
+
+    // The smallest placement, forced: the engine loads the DiT with its blocks parked in host
+    // RAM, keeps the step caches there and runs the step-batched schedule (the frames equal the
+    // resident ones: `tests/step_batched.rs`).
+    let streamed_out = dir.path().join("streamed.mp4");
+    let mut streamed = settings(1, 5);
+    streamed.placement = Some(avatar_studio::memory::Placement::LayerStreamingKvOnHost);
+    let events = run_to_end(
+        &engine,
+        job(
+            &asset("sample-voice.wav"),
+            streamed,
+            OutputTarget::Mp4(streamed_out.clone()),
+        ),
+    );
+    assert!(
+        matches!(events.last(), Some(Event::Finished { .. })),
+        "{:?}",
+        events.last()
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Planned { plan, .. }
+        if plan.memory.strategy == avatar_studio::memory::Placement::LayerStreamingKvOnHost
+            && plan.memory.can_start()))
+    );
+    assert!(streamed_out.exists());
 }

@@ -109,8 +109,15 @@ fn converted_linears_are_the_reference_quantisation_of_the_merged_weights() {
 fn fp8_byte_count_matches_inspect() {
     let config = dit_config(&manifest());
     let (weights, lora) = (weights(), lora());
-    let (_, stats) = load_dit_as::<B>(&config, &weights, Some(&lora), WeightFormat::Fp8, &device())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (_, stats) = load_dit_as::<B>(
+        &config,
+        &weights,
+        Some(&lora),
+        WeightFormat::Fp8,
+        false,
+        &device(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let dir = scratch_dir("fp8_inspect_folder");
     std::fs::write(
         dir.join("config.json"),
@@ -134,6 +141,7 @@ fn fp8_byte_count_matches_inspect() {
         &weights,
         Some(&lora),
         WeightFormat::Full,
+        false,
         &device(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -201,7 +209,7 @@ fn tiny_dit_runs_with_fp8_weights() {
     let config = dit_config(&manifest());
     let (weights, lora) = (weights(), lora());
     let load = |format| {
-        load_dit_as::<B>(&config, &weights, Some(&lora), format, &device())
+        load_dit_as::<B>(&config, &weights, Some(&lora), format, false, &device())
             .unwrap_or_else(|e| panic!("{e}"))
             .0
     };
@@ -234,7 +242,7 @@ fn native_fp8_storage_keeps_the_reference_codes_and_runs_the_tiny_dit() {
     let config = dit_config(&manifest());
     let (weights, lora) = (weights(), lora());
     let load = |format| {
-        load_dit_as::<B>(&config, &weights, Some(&lora), format, &device())
+        load_dit_as::<B>(&config, &weights, Some(&lora), format, false, &device())
             .unwrap_or_else(|e| panic!("{e}"))
     };
     let (native, stats) = load(WeightFormat::Fp8Native);

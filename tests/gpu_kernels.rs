@@ -21,6 +21,9 @@
 //! value: what remains is Hopper's fast FP8 accumulation and the bf16 output rounding. The
 //! fallback for shapes cuBLASLt's FP8 kernels refuse (decoded on the GPU, multiplied in bf16)
 //! must meet the same bounds.
+//!
+//! KV caches and DiT blocks in page-locked host RAM (copied on a copy stream, ordered by events)
+//! must give the very same DiT calls as caches and blocks on the GPU: not one bit may differ.
 
 #[cfg(not(feature = "cuda"))]
 fn skip(test: &str) {
@@ -64,6 +67,18 @@ fn demo_dit_in_bf16_matches_plain_burn() {
 #[test]
 fn demo_dit_with_fp8_linears_matches_the_emulation() {
     skip("demo_dit_with_fp8_linears_matches_the_emulation");
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn kv_caches_in_host_ram_give_the_same_calls() {
+    skip("kv_caches_in_host_ram_give_the_same_calls");
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn dit_blocks_streamed_from_host_ram_give_the_same_calls() {
+    skip("dit_blocks_streamed_from_host_ram_give_the_same_calls");
 }
 
 #[cfg(feature = "cuda")]
@@ -331,22 +346,41 @@ mod gpu {
     /// The demo DiT's three first streaming calls (sink prefill, then a ring filling up): the
     /// velocities as a list of values.
     fn demo_dit_calls<B: Backend>(device: &B::Device, inputs: &DemoInputs, fp8: bool) -> Vec<f32> {
+        demo_dit_calls_with::<B>(device, inputs, fp8, 3, Default::default(), false)
+    }
+
+    /// `calls` streaming calls of the demo DiT with its step ring kept where `placement` says
+    /// (past four calls the ring wraps).
+    fn demo_dit_calls_with<B: Backend>(
+        device: &B::Device,
+        inputs: &DemoInputs,
+        fp8: bool,
+        calls: usize,
+        placement: avatar_studio::model::KvPlacement,
+        stream_layers: bool,
+    ) -> Vec<f32> {
         use avatar_studio::model::dit::StreamInput;
         use avatar_studio::model::kv_cache::KvCache;
         use avatar_studio::model::layers::LinearWeight;
 
-        let models = avatar_studio::pipeline::demo::demo_models::<B>(device, fp8)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let models =
+            avatar_studio::pipeline::demo::demo_models_with::<B>(device, fp8, stream_layers)
+                .unwrap_or_else(|e| panic!("{e}"));
         let dit = &models.dit;
-        let stored_fp8 = matches!(dit.blocks[0].self_q.weight, LinearWeight::Fp8(_));
-        println!("  blocks.0.self_attn.q held as FP8 codes: {stored_fp8}");
+        assert_eq!(dit.streams_layers(), stream_layers);
+        if let Some(block) = dit.blocks.first() {
+            let stored_fp8 = matches!(block.self_q.weight, LinearWeight::Fp8(_));
+            println!("  blocks.0.self_attn.q held as FP8 codes: {stored_fp8}");
+        }
         let config = dit.config().clone();
         let geometry = config.geometry(inputs.h, inputs.w);
         let load = |(values, shape): &(Vec<f32>, Vec<usize>)| {
             Tensor::<B, 4>::from_data(TensorData::new(values.clone(), shape.clone()), device)
         };
         let text = dit.prepare_text(load(&inputs.text).reshape([config.text_len, config.text_dim]));
-        let mut cache = KvCache::new(&config, &geometry, 12, 1, device);
+        let mut cache = KvCache::with_placement(&config, &geometry, 12, 1, placement, device)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cache.steps[0].placement(), placement);
         dit.sink_prefill(
             &mut cache.cond,
             &text,
@@ -355,7 +389,7 @@ mod gpu {
         );
         let frames = config.frames_per_block;
         let mut outputs = Vec::new();
-        for block in 0..3 {
+        for block in 0..calls {
             let input = StreamInput {
                 latents: load(&inputs.latents),
                 timestep: 750.0,
@@ -577,5 +611,61 @@ mod gpu {
             rel < 1e-1,
             "the FP8 DiT on the GPU drifted from its emulation"
         );
+    }
+
+    #[test]
+    fn kv_caches_in_host_ram_give_the_same_calls() {
+        use avatar_studio::model::KvPlacement;
+
+        let _turn = CHOICE.lock();
+        let Some(device) = gpu("kv_caches_in_host_ram_give_the_same_calls") else {
+            return;
+        };
+        set_kernel_choice(KernelChoice::Fast);
+        let inputs = demo_inputs();
+        // Six calls: the ring fills after four and the last two write over its start, reading
+        // it whole with their own rows left out of the copy.
+        let on_gpu =
+            demo_dit_calls_with::<Gpu>(&device, &inputs, false, 6, KvPlacement::Device, false);
+        let in_ram =
+            demo_dit_calls_with::<Gpu>(&device, &inputs, false, 6, KvPlacement::Host, false);
+        let (max, rel) = errors(&in_ram, &on_gpu);
+        println!(
+            "demo DiT, 6 streaming calls: ring in page-locked host RAM vs on the GPU max              {max:.2e} rel-L2 {rel:.2e}"
+        );
+        // The same kernels on the same numbers: the copies must not change a single bit.
+        assert_eq!(max, 0.0, "the calls differ when the ring lives in host RAM");
+    }
+
+    #[test]
+    fn dit_blocks_streamed_from_host_ram_give_the_same_calls() {
+        use avatar_studio::kernels::cuda::CudaKernels;
+        use avatar_studio::model::KvPlacement;
+
+        let _turn = CHOICE.lock();
+        let Some(device) = gpu("dit_blocks_streamed_from_host_ram_give_the_same_calls") else {
+            return;
+        };
+        set_kernel_choice(KernelChoice::Fast);
+        let inputs = demo_inputs();
+        // bf16, and FP8 codes where the GPU has FP8 tensor cores: both kinds of parked weight.
+        let fp8_options: &[bool] = if HotOps::<Gpu>::native_fp8(&CudaKernels, &device) {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for &fp8 in fp8_options {
+            let resident =
+                demo_dit_calls_with::<Gpu>(&device, &inputs, fp8, 6, KvPlacement::Device, false);
+            let streamed =
+                demo_dit_calls_with::<Gpu>(&device, &inputs, fp8, 6, KvPlacement::Host, true);
+            let (max, rel) = errors(&streamed, &resident);
+            println!(
+                "demo DiT{}, 6 streaming calls: blocks and ring in page-locked host RAM vs \
+                 resident max {max:.2e} rel-L2 {rel:.2e}",
+                if fp8 { " with FP8 linears" } else { "" }
+            );
+            assert_eq!(max, 0.0, "streaming the blocks changed the calls");
+        }
     }
 }

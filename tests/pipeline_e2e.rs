@@ -10,6 +10,7 @@ use avatar_studio::model::t5::{T5Config, T5Encoder};
 use avatar_studio::model::text::PromptTokenizer;
 use avatar_studio::model::vae::{VaeConfig, WanVae};
 use avatar_studio::model::wav2vec::{Wav2Vec2, Wav2VecConfig};
+use avatar_studio::pipeline::releasable::Releasable;
 use avatar_studio::pipeline::{
     DecodeMode, FrameChunk, ModelOrigin, Models, PipelineError, Portrait, PromptInput, Randomness,
     RenderHooks, RenderRequest, render,
@@ -87,10 +88,11 @@ fn models() -> Models<B> {
         },
         dit,
         vae,
-        t5,
+        t5_config: t5.config().clone(),
+        t5: Releasable::new(t5),
         // The run is driven by the recorded token ids; the tokenizer is never asked.
         tokenizer: PromptTokenizer::byte_level(vocab, text_len),
-        wav2vec,
+        wav2vec: Releasable::new(wav2vec),
         processor,
     }
 }
@@ -214,6 +216,8 @@ fn reference_run(step_batched: bool) -> Tensor<B, 4> {
         steps: config_usize("sampling_steps"),
         decode: DecodeMode::ClipContext,
         step_batched,
+        kv_placement: Default::default(),
+        release_encoders: false,
     };
     let (_, offsets) = io.load_i64("rd_per_call").expect("rd_per_call");
     let mut recorded = Recorded {

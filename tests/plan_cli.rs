@@ -149,7 +149,8 @@ fn bench_times_each_kernel_and_reports_throughput() {
             "attn_396:1914",
             "attn_1584:1584",
             "block_198:947",
-            "forward5_198:947"
+            "forward5_198:947",
+            "forward5_198:947_kv_host"
         ]
     );
     for m in &lines {
@@ -162,4 +163,51 @@ fn bench_times_each_kernel_and_reports_throughput() {
         call["output_fps"].as_f64().is_some_and(|v| v > 0.0),
         "{call}"
     );
+    // The same call with its ring in host RAM reports what it copied in.
+    assert!(
+        call["host_to_device_gb"].as_f64().is_some_and(|v| v > 0.0),
+        "{call}"
+    );
+}
+
+#[test]
+fn bench_times_a_placement_and_its_host_copies() {
+    let out = run(&[
+        "bench",
+        "--device",
+        "cpu",
+        "--small",
+        "--iters",
+        "1",
+        "--json",
+        "--placement",
+        "layer-streaming-kv-host",
+        "--size",
+        "384*256",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let report = &v["report"];
+    assert_eq!(report["placement"], "layer-streaming-kv-host");
+    assert!(report["dit_fps"].as_f64().is_some_and(|f| f > 0.0), "{v}");
+    // Every block copies the parked layers and three quarters of each step's ring in.
+    assert!(
+        report["host_to_device_gb_per_block"]
+            .as_f64()
+            .is_some_and(|g| g > 0.0),
+        "{v}"
+    );
+    assert!(
+        report["pinned_host_gb"].as_f64().is_some_and(|g| g > 0.0),
+        "{v}"
+    );
+    let out = run(&["bench", "--device", "cpu", "--placement", "nowhere"]);
+    assert_eq!(out.status.code(), Some(2));
 }

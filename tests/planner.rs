@@ -135,18 +135,54 @@ fn a_budget_is_a_ceiling() {
 
 #[test]
 fn a_plan_that_does_not_fit_says_what_would() {
-    let mut r = request_14b(gpus(&[80.0]));
+    // A 20 GB GPU beside 64 GiB of RAM: bf16 weights fit neither on the GPU nor, with the
+    // caches, in page-locked host RAM.
+    let gpu_gb = 20.0;
+    let mut r = request_14b(gpus(&[gpu_gb]));
+    r.host_ram_bytes = 64 * GIB;
     r.capabilities = Capabilities::current();
     let p = plan(&r);
-    assert!(!p.can_start());
+    assert!(!p.can_start(), "{}", p.to_text());
     assert!(p.verdict.contains("GB"), "{}", p.verdict);
     assert!(!p.suggestions.is_empty(), "{}", p.to_text());
     let text = p.to_text();
     assert!(text.contains("would fit"), "{text}");
-    // Every suggestion, applied, fits.
+    println!("{text}");
+    // Every suggestion, applied, fits, and this version can run one of them.
     for s in &p.suggestions {
-        assert!(s.predicted_peak_bytes <= 80_000_000_000, "{s:?}");
+        assert!(s.predicted_peak_bytes <= (gpu_gb * 1e9) as u64, "{s:?}");
     }
+    assert!(p.suggestions.iter().any(|s| s.available), "{text}");
+}
+
+#[test]
+fn kv_caches_go_to_host_ram_where_the_gpu_cannot_hold_them() {
+    // bf16 at 704×384 on an 80 GB GPU: 32.6 GB of DiT and 43.8 GB of caches do not fit
+    // together, so the step rings move to pinned host RAM and stream in per layer.
+    let mut r = request_14b(gpus(&[80.0]));
+    r.capabilities = Capabilities::current();
+    let p = plan(&r);
+    assert!(p.can_start(), "{}", p.to_text());
+    assert_eq!(p.strategy, Placement::KvOnHost, "{}", p.to_text());
+    let rings = p.host.components["pinned KV caches"];
+    assert!((gb(rings) - 41.5).abs() < 0.5, "{}", p.to_text());
+    // Per call the device holds two layers of the ring (the attended one and the next on its
+    // way): 2 · 2 · 12 672 tokens · 5120 · 2 bytes, beside the 2.2 GB cond cache.
+    let on_gpu = p.render_device().components["KV caches"];
+    let two_layers = 2 * 2 * 12_672 * 5120 * 2;
+    assert!(
+        on_gpu > two_layers && on_gpu < two_layers + 3_000_000_000,
+        "{on_gpu}"
+    );
+    // Each block copies three quarters of every step's ring in (its own rows stay).
+    let per_frame = p.host_to_device_bytes_per_frame as f64;
+    let expected = 41.5e9 * 0.75 / 12.0;
+    assert!((per_frame / expected - 1.0).abs() < 0.05, "{per_frame}");
+    // The same card keeps everything resident when it fits (FP8 weights, a smaller frame).
+    r.fp8_weights = true;
+    r.frame_width = 384;
+    r.frame_height = 256;
+    assert_eq!(plan(&r).strategy, Placement::Resident);
 }
 
 #[test]
@@ -253,4 +289,28 @@ fn fp8_weights_take_one_byte_only_where_they_are_stored_as_fp8() {
     assert!((fp8 - 16.65).abs() < 0.1, "fp8 DiT {fp8} GB");
     // Where FP8 weights are kept dequantised (GPUs without FP8 tensor cores) they cost bf16's.
     assert_eq!(weights(true, false), bf16);
+}
+
+#[test]
+fn a_24_gb_card_streams_layers_and_caches_and_releases_the_encoders() {
+    let mut r = request_14b(gpus(&[24.0]));
+    r.capabilities = Capabilities::current();
+    r.fp8_weights = true;
+    let p = plan(&r);
+    println!("{}", p.to_text());
+    assert!(p.can_start(), "{}", p.to_text());
+    assert_eq!(p.strategy, Placement::LayerStreamingKvOnHost);
+    // umT5 alone is 11.4 GB: it goes once the prompt is encoded.
+    assert!(p.releases_encoders);
+    let blocks = p
+        .stages
+        .iter()
+        .find(|s| s.stage.starts_with("4-5"))
+        .unwrap_or_else(|| panic!("no block stage"));
+    assert!(!blocks.on_device.iter().any(|n| n == "umT5"), "{blocks:?}");
+    assert!(p.render_device().predicted_peak_bytes <= 24_000_000_000);
+    // A GPU with room keeps them (the next render need not load them again).
+    let mut big = r.clone();
+    big.target = gpus(&[141.0]);
+    assert!(!plan(&big).releases_encoders);
 }

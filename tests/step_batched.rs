@@ -2,8 +2,10 @@
 //! one DiT call) makes the same frames as the sequential one, across the clip boundaries where
 //! the streaming mode refreshes the reference and re-runs the sink (the pipeline drains there),
 //! and for a render whose blocks do not fill the pipeline. Demo weights, streaming decode.
+//! Keeping the step KV caches in host RAM (the `kv-host` placements) makes the same frames too.
 
-use avatar_studio::pipeline::demo::demo_models;
+use avatar_studio::model::KvPlacement;
+use avatar_studio::pipeline::demo::demo_models_with;
 use avatar_studio::pipeline::{
     DecodeMode, FrameChunk, PipelineError, Portrait, PromptInput, RenderHooks, RenderRequest,
     SeededRandomness, render,
@@ -28,6 +30,15 @@ impl RenderHooks<B> for Frames {
 }
 
 fn request(clips: usize, steps: usize, step_batched: bool) -> RenderRequest {
+    request_with(clips, steps, step_batched, KvPlacement::Device)
+}
+
+fn request_with(
+    clips: usize,
+    steps: usize,
+    step_batched: bool,
+    kv_placement: KvPlacement,
+) -> RenderRequest {
     let (width, height) = (128u32, 64u32);
     let chw: Vec<f32> = (0..3 * width * height)
         .map(|i| ((i % 97) as f32 / 48.0) - 1.0)
@@ -46,12 +57,21 @@ fn request(clips: usize, steps: usize, step_batched: bool) -> RenderRequest {
         steps,
         decode: DecodeMode::Streaming,
         step_batched,
+        kv_placement,
+        release_encoders: false,
     }
 }
 
 fn render_frames(request: &RenderRequest) -> (Vec<f32>, Vec<u64>) {
+    render_frames_with(request, false)
+}
+
+/// The frames of `request`, with the DiT's blocks parked in host RAM if `stream_layers`.
+fn render_frames_with(request: &RenderRequest, stream_layers: bool) -> (Vec<f32>, Vec<u64>) {
     let device = Default::default();
-    let models = demo_models::<B>(&device, false).unwrap_or_else(|e| panic!("{e}"));
+    let models =
+        demo_models_with::<B>(&device, false, stream_layers).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(models.dit.streams_layers(), stream_layers);
     let mut hooks = Frames::default();
     let outcome = render(
         &models,
@@ -71,8 +91,22 @@ fn render_frames(request: &RenderRequest) -> (Vec<f32>, Vec<u64>) {
 }
 
 fn assert_same_frames(clips: usize, steps: usize) {
+    assert_same_frames_as(clips, steps, request(clips, steps, true), "step-batched");
+}
+
+fn assert_same_frames_as(clips: usize, steps: usize, other: RenderRequest, what: &str) {
+    assert_same_frames_streaming(clips, steps, other, false, what);
+}
+
+fn assert_same_frames_streaming(
+    clips: usize,
+    steps: usize,
+    other: RenderRequest,
+    stream_layers: bool,
+    what: &str,
+) {
     let (sequential, seq_starts) = render_frames(&request(clips, steps, false));
-    let (batched, batched_starts) = render_frames(&request(clips, steps, true));
+    let (batched, batched_starts) = render_frames_with(&other, stream_layers);
     assert_eq!(
         seq_starts, batched_starts,
         "frame chunks arrive at the same positions"
@@ -83,7 +117,7 @@ fn assert_same_frames(clips: usize, steps: usize) {
         .zip(&batched)
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
-    println!("{clips} clips, {steps} steps: step-batched vs sequential max abs {max:e}");
+    println!("{clips} clips, {steps} steps: {what} vs sequential max abs {max:e}");
     assert!(max <= 1e-5, "the schedules disagree by {max}");
 }
 
@@ -96,4 +130,77 @@ fn step_batched_frames_equal_sequential_across_the_reference_refresh() {
 #[test]
 fn step_batched_frames_equal_sequential_with_two_steps() {
     assert_same_frames(1, 2);
+}
+
+#[test]
+fn kv_caches_in_host_ram_make_the_same_frames() {
+    // Three clips wrap every step's ring (the writes go modulo its capacity and the whole ring
+    // is read, the block's own rows excepted from the copy); step-batched, four rings are
+    // copied per layer.
+    assert_same_frames_as(
+        3,
+        4,
+        request_with(3, 4, true, KvPlacement::Host),
+        "step-batched with the KV caches in host RAM",
+    );
+}
+
+#[test]
+fn dit_layers_streamed_from_host_ram_make_the_same_frames() {
+    // The smallest placement: the DiT's blocks and the step rings both in host RAM, every block
+    // copied in per call while the one before computes, four blocks per call.
+    assert_same_frames_streaming(
+        3,
+        4,
+        request_with(3, 4, true, KvPlacement::Host),
+        true,
+        "layer streaming with the KV caches in host RAM",
+    );
+}
+
+#[test]
+fn released_encoders_come_back_for_the_next_render() {
+    // A plan short of room drops umT5 and wav2vec2 once the prompt and the voice are encoded;
+    // the frames do not change, and the encoders load again for the next render.
+    let device = Default::default();
+    let models = demo_models_with::<B>(&device, false, false).unwrap_or_else(|e| panic!("{e}"));
+    let run = |request: &RenderRequest| {
+        let mut hooks = Frames::default();
+        render(
+            &models,
+            request,
+            &mut SeededRandomness { seed: 11 },
+            &mut hooks,
+            &device,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        Tensor::cat(hooks.chunks, 1)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    };
+    let kept = run(&request(1, 2, false));
+    assert!(models.encoders_loaded());
+    let mut releasing = request(1, 2, false);
+    releasing.release_encoders = true;
+    let released = run(&releasing);
+    assert!(!models.encoders_loaded(), "the encoders are still loaded");
+    assert_eq!(kept, released, "releasing the encoders changed the frames");
+    // Without them a render fails with a clear error instead of a panic...
+    let message = render(
+        &models,
+        &request(1, 2, false),
+        &mut SeededRandomness { seed: 11 },
+        &mut Frames::default(),
+        &device,
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(message.contains("encoder was released"), "{message}");
+    // ...and once reloaded it makes the same frames again.
+    models
+        .reload_encoders(&avatar_studio::pipeline::ModelSpec::demo(), &device)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(run(&request(1, 2, false)), kept);
 }

@@ -314,7 +314,8 @@ fn the_memory_plan_follows_the_settings_and_warns_before_a_render_that_would_not
             .is_none()
     );
     // A placement this version cannot run: the panel says so before Generate is pressed.
-    harness.state_mut().settings_mut().placement = Some(avatar_studio::memory::Placement::KvOnHost);
+    harness.state_mut().settings_mut().placement =
+        Some(avatar_studio::memory::Placement::ResidentKvFp8);
     harness.run();
     harness.get_by_label_contains("This render would not fit");
     harness.state_mut().settings_mut().placement = None;

@@ -16,6 +16,7 @@ use super::output::JobOutput;
 use crate::media::soundtrack::{Soundtrack, samples_for_frames};
 use crate::memory::monitor::{GpuMemory, MemoryReadings, read_once};
 use crate::memory::{Hardware, plan_request};
+use crate::model::KvPlacement;
 use crate::pipeline::demo::DEMO_LABEL;
 use crate::pipeline::frames::video_to_frames;
 use crate::pipeline::{
@@ -330,7 +331,7 @@ impl Worker {
             Seed::Fixed(seed) => seed,
             Seed::Random => random_seed(),
         };
-        let request = RenderRequest::from_inputs(&job.inputs);
+        let mut request = RenderRequest::from_inputs(&job.inputs);
         let summary = job.inputs.summary();
         let memory = match job.model.configs() {
             Ok(configs) => crate::memory::plan(&plan_request(
@@ -350,6 +351,17 @@ impl Worker {
                 return;
             }
         };
+        request.kv_placement = if memory.strategy.kv_on_host() {
+            KvPlacement::Host
+        } else {
+            KvPlacement::Device
+        };
+        // Layer streaming parks the DiT's blocks at load (a different set of loaded models) and
+        // runs four blocks per call so each copied layer serves four of them.
+        let mut spec = job.model.clone();
+        spec.stream_layers = memory.strategy.streams_layers();
+        request.step_batched |= spec.stream_layers;
+        request.release_encoders = memory.releases_encoders;
         let can_start = memory.can_start();
         let refusal = (!can_start).then(|| does_not_fit(&memory));
         let plan_line = memory.summary_line();
@@ -392,7 +404,7 @@ impl Worker {
             ResolvedDevice::Cpu => run_cached(
                 &mut self.control,
                 &mut self.models.cpu,
-                job.model.clone(),
+                spec.clone(),
                 &job,
                 &request,
                 seed,
@@ -410,7 +422,7 @@ impl Worker {
                 run_cached(
                     &mut self.control,
                     &mut self.models.cuda,
-                    (job.model.clone(), index),
+                    (spec.clone(), index),
                     &job,
                     &request,
                     seed,
@@ -448,7 +460,7 @@ impl Worker {
 
 /// Runs `job` with the models kept in `slot` under `key`, loading them first when the slot holds
 /// other ones; leaves them in the slot for the next job.
-fn run_cached<B: Backend, K: PartialEq>(
+fn run_cached<B: Backend, K: PartialEq + AsRef<ModelSpec>>(
     control: &mut Control,
     slot: &mut Option<(K, Models<B>)>,
     key: K,
@@ -459,11 +471,21 @@ fn run_cached<B: Backend, K: PartialEq>(
 ) {
     let models = match take_cached(slot, &key) {
         Some(models) => models,
-        None => match load_models(control, job.id, &job.model, device) {
+        None => match load_models(control, job.id, key.as_ref(), device) {
             Some(models) => models,
             None => return,
         },
     };
+    if !models.encoders_loaded() {
+        // An earlier render released them to make room.
+        control.send(progress(job.id, Stage::LoadingModels, 0, 1));
+        if let Err(e) = models.reload_encoders(key.as_ref(), device) {
+            control.send(failed(job.id, &e, None));
+            *slot = Some((key, models));
+            return;
+        }
+        control.send(progress(job.id, Stage::LoadingModels, 1, 1));
+    }
     run_loaded(control, &models, job, request, seed, device);
     *slot = Some((key, models));
 }

@@ -35,6 +35,9 @@ pub struct Measurement {
     /// speed (12 frames per 4 calls).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_fps: Option<f64>,
+    /// Bytes copied from host RAM per call (GB), for the placements that keep caches there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_to_device_gb: Option<f64>,
 }
 
 pub fn bench_command(args: &BenchArgs) -> ExitCode {
@@ -50,6 +53,9 @@ pub fn bench_command(args: &BenchArgs) -> ExitCode {
     };
     let scale = if args.small { 8 } else { 1 };
     let iters = args.iters.max(1);
+    if let Some(placement) = args.placement {
+        return super::bench_placement_report::placement_command(args, placement, &device, scale);
+    }
     // A closed pipe (`bench | head`) is not worth a panic.
     let print = |m: &Measurement| {
         let mut out = std::io::stdout();
@@ -58,13 +64,19 @@ pub fn bench_command(args: &BenchArgs) -> ExitCode {
         } else {
             writeln!(
                 out,
-                "{:<28} {:>10.3} ms {:>9.2} TFLOP/s   (cold {:.1} ms){}",
+                "{:<28} {:>10.3} ms {:>9.2} TFLOP/s   (cold {:.1} ms){}{}",
                 m.name,
                 m.ms,
                 m.tflops,
                 m.cold_ms,
                 m.output_fps
                     .map(|fps| format!("   → {fps:.1} output frames/s"))
+                    .unwrap_or_default(),
+                m.host_to_device_gb
+                    .map(|gb| format!(
+                        ", {gb:.2} GB from host RAM ({:.1} GB/s)",
+                        gb / (m.ms * 1e-3)
+                    ))
                     .unwrap_or_default()
             )
         };
@@ -220,7 +232,7 @@ fn kernels_name(device: &ResolvedDevice) -> &'static str {
 }
 
 /// Cold call, two warm-ups, then the mean of `iters` calls, each batch ended by a device sync.
-fn time<B: Backend>(
+pub(crate) fn time<B: Backend>(
     name: &str,
     flops: f64,
     device: &B::Device,
@@ -249,5 +261,6 @@ fn time<B: Backend>(
         ms,
         tflops: flops / (ms * 1e-3) / 1e12,
         output_fps: None,
+        host_to_device_gb: None,
     }
 }

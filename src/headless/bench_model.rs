@@ -10,9 +10,10 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 
 use super::bench::Measurement;
+use crate::kernels::host_tensor::HostTensorError;
 use crate::model::config::{DitConfig, InvalidConfig};
 use crate::model::dit::{DitModel, StreamInput};
-use crate::model::kv_cache::KvCache;
+use crate::model::kv_cache::{KvCache, RingCache};
 use crate::model::layers::ParameterSource;
 use crate::weights::dit_loader::fp8_modules;
 
@@ -24,21 +25,44 @@ const CLIP_LATENT_FRAMES: usize = 12;
 /// Output frames made per four streaming calls (one block of 3 latent frames, 4 steps).
 const FRAMES_PER_FOUR_CALLS: f64 = 12.0;
 
+/// Why the bench model could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Config(#[from] InvalidConfig),
+    #[error(transparent)]
+    HostMemory(#[from] HostTensorError),
+}
+
 /// Random weights made on the device itself (a 14B model's worth in seconds), with the
 /// reference's FP8 linears kept as FP8 codes when `fp8_modules` names them.
-struct DeviceRandom<'a, B: Backend> {
+pub struct DeviceRandom<'a, B: Backend> {
     device: &'a B::Device,
     fp8_modules: BTreeSet<String>,
 }
 
+impl<'a, B: Backend> DeviceRandom<'a, B> {
+    /// Weights for `config`, with the reference's FP8 linears as FP8 codes if `fp8`.
+    pub fn new(device: &'a B::Device, config: &DitConfig, fp8: bool) -> Self {
+        Self {
+            device,
+            fp8_modules: if fp8 {
+                fp8_modules(config)
+            } else {
+                BTreeSet::new()
+            },
+        }
+    }
+}
+
 impl<B: Backend> ParameterSource<B> for DeviceRandom<'_, B> {
-    type Error = InvalidConfig;
+    type Error = BuildError;
 
     fn tensor<const D: usize>(
         &self,
         _key: &str,
         shape: [usize; D],
-    ) -> Result<Tensor<B, D>, InvalidConfig> {
+    ) -> Result<Tensor<B, D>, BuildError> {
         Ok(Tensor::random(
             shape,
             Distribution::Normal(0.0, 0.02),
@@ -52,7 +76,7 @@ impl<B: Backend> ParameterSource<B> for DeviceRandom<'_, B> {
 }
 
 /// The 14B config, or a narrower and shallower one with the same head width for `scale > 1`.
-fn bench_config(scale: usize) -> DitConfig {
+pub fn bench_config(scale: usize) -> DitConfig {
     let mut config = DitConfig::default();
     if scale > 1 {
         config.dim /= scale;
@@ -83,14 +107,7 @@ pub fn run<B: Backend>(
 ) {
     let config = bench_config(scale);
     let (height, width) = (LATENT_HEIGHT / scale.min(4), LATENT_WIDTH / scale.min(4));
-    let source = DeviceRandom {
-        device,
-        fp8_modules: if fp8 {
-            fp8_modules(&config)
-        } else {
-            BTreeSet::new()
-        },
-    };
+    let source = DeviceRandom::new(device, &config, fp8);
     let suffix = if fp8 { "_fp8" } else { "" };
     let model = match DitModel::<B>::from_source(&config, &source) {
         Ok(model) => model,
@@ -180,5 +197,46 @@ pub fn run<B: Backend>(
         },
     );
     call.output_fps = Some(FRAMES_PER_FOUR_CALLS / (4.0 * call.ms * 1e-3));
+    print(&call);
+    drop(ring_cache);
+
+    // The same call with the ring in host RAM (the `kv-host` placements): every layer's window
+    // is copied in while the layer before computes, and the block's rows are copied out.
+    let host_ring = match RingCache::<B>::on_host(
+        config.num_layers,
+        ring,
+        config.num_heads,
+        config.head_dim(),
+        device,
+    ) {
+        Ok(ring) => RefCell::new(ring),
+        Err(e) => {
+            eprintln!("note: no KV-in-host-RAM timing: {e}");
+            return;
+        }
+    };
+    let element_bytes = <B::FloatElem as burn::tensor::Element>::dtype().size();
+    let copied_in = (2 * (ring - queries) * config.dim * element_bytes * config.num_layers) as f64;
+    let mut call = time(
+        &format!(
+            "forward{}_{queries}:{keys}{suffix}_kv_host",
+            config.num_layers
+        ),
+        layer_flops * config.num_layers as f64,
+        iters.min(5),
+        &|| {
+            let input = StreamInput {
+                latents: latents.clone(),
+                timestep: 500.0,
+                cond_states: cond_states.clone(),
+                audio: audio.clone(),
+                current_start,
+                ref_offset: 10,
+            };
+            let _ = model.forward_block(input, &mut host_ring.borrow_mut(), &cache.cond, &text);
+        },
+    );
+    call.output_fps = Some(FRAMES_PER_FOUR_CALLS / (4.0 * call.ms * 1e-3));
+    call.host_to_device_gb = Some(copied_in / 1e9);
     print(&call);
 }

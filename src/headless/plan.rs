@@ -43,6 +43,7 @@ fn answer(args: &PlanArgs) -> Result<(String, bool), String> {
             },
             encoders: args.encoders.clone(),
             fp8: settings.fp8,
+            stream_layers: false,
         }
         .configs()
         .map_err(|e| e.to_string())?

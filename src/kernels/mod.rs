@@ -5,6 +5,7 @@
 //! buffers and stream. [`hot_ops`] picks the implementation for a backend.
 
 pub mod fallback;
+pub mod host_tensor;
 
 #[cfg(feature = "cuda")]
 pub mod cuda;

@@ -113,6 +113,8 @@ pub struct StagePlacement {
     pub device_bytes: u64,
     pub on_device: Vec<String>,
     pub on_host: Vec<String>,
+    /// What the device holds during the stage, by component (bytes).
+    pub components: BTreeMap<String, u64>,
 }
 
 /// A settings change that would make the render fit.
@@ -131,6 +133,9 @@ pub struct Suggestion {
 pub struct MemoryPlan {
     pub fits: bool,
     pub strategy: Placement,
+    /// Whether the text and audio encoders leave the GPU once the prompt and the voice are
+    /// encoded (only when the render would not fit with them; the next render reloads them).
+    pub releases_encoders: bool,
     /// Whether this version of the pipeline can run `strategy`.
     pub strategy_available: bool,
     pub forced: bool,
@@ -209,6 +214,13 @@ impl MemoryPlan {
             self.placement_text(),
             if self.forced { ", forced" } else { "" }
         );
+        if self.releases_encoders {
+            let _ = writeln!(
+                out,
+                "umT5 and wav2vec2 leave the GPU once the prompt and the voice are encoded \
+                 (the next render loads them again)"
+            );
+        }
         let _ = writeln!(
             out,
             "frame {}×{}: {} tokens per block, {} keys per attention call; DiT weights {}",
@@ -340,6 +352,7 @@ impl MemoryPlan {
             "fits": self.can_start(),
             "memory_fits": self.fits,
             "strategy": self.strategy.name(),
+            "releases_encoders": self.releases_encoders,
             "strategy_available": self.strategy_available,
             "forced": self.forced,
             "device": self.device_label,

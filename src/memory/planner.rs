@@ -34,7 +34,8 @@ pub enum Target {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Capabilities {
     pub placements: Vec<Placement>,
-    /// Whether T5, wav2vec2 and the VAE encoder are dropped after their stage.
+    /// Whether the text and audio encoders (umT5, wav2vec2) can be dropped from the GPU once the
+    /// prompt and the voice are encoded, when the plan needs their room.
     pub releases_encoders: bool,
     /// Whether attention runs as a fused kernel that never materialises the score matrix.
     pub fused_attention: bool,
@@ -45,14 +46,22 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// This build: models stay resident for the whole render (and between jobs); on NVIDIA
-    /// GPUs (`cuda` builds) attention is the flash kernel of `kernels::cuda` and `--fp8`
-    /// weights stay e4m3 (on GPUs that have FP8 tensor cores, which the request checks),
-    /// elsewhere attention materialises its scores a few heads at a time.
+    /// This build: the DiT stays resident for the whole render (and, with the encoders,
+    /// between jobs), or, when it does not fit, its blocks stay in host RAM and stream in one
+    /// ahead of use; its step KV caches stay on the GPU or, when they do not fit, in host RAM
+    /// streamed per layer. On NVIDIA GPUs (`cuda` builds) attention is the flash kernel of
+    /// `kernels::cuda`, KV copies are asynchronous from page-locked memory, and `--fp8` weights
+    /// stay e4m3 (on GPUs that have FP8 tensor cores, which the request checks); elsewhere
+    /// attention materialises its scores a few heads at a time.
     pub fn current() -> Self {
         Self {
-            placements: vec![Placement::Resident],
-            releases_encoders: false,
+            placements: vec![
+                Placement::Resident,
+                Placement::KvOnHost,
+                Placement::LayerStreaming,
+                Placement::LayerStreamingKvOnHost,
+            ],
+            releases_encoders: true,
             fused_attention: cfg!(feature = "cuda"),
             fp8_storage: cfg!(feature = "cuda"),
         }
@@ -146,36 +155,62 @@ fn total(parts: &Parts) -> u64 {
 
 /// The planner.
 pub fn plan(request: &PlanRequest) -> MemoryPlan {
-    let choice = match request.placement {
-        Some(p) => (p, true),
+    // Keeping the encoders loaded spares the next render their reload, so they are released
+    // only when nothing fits with them.
+    let release_options: &[bool] = if request.capabilities.releases_encoders {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    let last_resort = *release_options.last().unwrap_or(&false);
+    let (placement, releases, forced) = match request.placement {
+        Some(p) => {
+            let releases = release_options
+                .iter()
+                .copied()
+                .find(|&releases| evaluate(request, p, releases).fits)
+                .unwrap_or(last_resort);
+            (p, releases, true)
+        }
         None => {
-            // The fastest placement that fits; on a tie the earlier (simpler) one.
+            // The fastest placement that fits, each with the encoders kept if it fits so; on a
+            // tie the earlier (simpler, more exact) placement.
             let fitting = request
                 .capabilities
                 .placements
                 .iter()
-                .map(|&p| (p, evaluate(request, p)))
-                .filter(|(_, plan)| plan.fits)
-                .fold(None::<(Placement, f64)>, |best, (p, plan)| match best {
-                    Some((_, fps)) if fps >= plan.expected_fps => best,
-                    _ => Some((p, plan.expected_fps)),
+                .filter_map(|&p| {
+                    release_options.iter().find_map(|&releases| {
+                        let plan = evaluate(request, p, releases);
+                        plan.fits.then_some((p, releases, plan.expected_fps))
+                    })
                 })
-                .map(|(p, _)| p);
-            (
-                fitting.unwrap_or_else(|| {
-                    request
-                        .capabilities
-                        .placements
-                        .first()
-                        .copied()
-                        .unwrap_or(Placement::Resident)
-                }),
-                false,
-            )
+                .fold(
+                    None::<(Placement, bool, f64)>,
+                    |best, candidate| match best {
+                        Some((_, _, fps)) if fps >= candidate.2 => best,
+                        _ => Some(candidate),
+                    },
+                );
+            let (placement, releases) = fitting.map_or_else(
+                || {
+                    (
+                        request
+                            .capabilities
+                            .placements
+                            .first()
+                            .copied()
+                            .unwrap_or(Placement::Resident),
+                        last_resort,
+                    )
+                },
+                |(p, releases, _)| (p, releases),
+            );
+            (placement, releases, false)
         }
     };
-    let mut plan = evaluate(request, choice.0);
-    plan.forced = choice.1;
+    let mut plan = evaluate(request, placement, releases);
+    plan.forced = forced;
     if !plan.can_start() {
         plan.suggestions = suggestions(request);
         plan.verdict = verdict(&plan);
@@ -268,7 +303,7 @@ fn suggestions(request: &PlanRequest) -> Vec<Suggestion> {
                 if is_available != available {
                     continue;
                 }
-                let p = evaluate(variant, placement);
+                let p = evaluate(variant, placement, variant.capabilities.releases_encoders);
                 if p.fits {
                     out.push(Suggestion {
                         change: change.clone(),
@@ -286,7 +321,7 @@ fn suggestions(request: &PlanRequest) -> Vec<Suggestion> {
                 if request.capabilities.placements.contains(&placement) != available {
                     continue;
                 }
-                let p = evaluate(&future, placement);
+                let p = evaluate(&future, placement, true);
                 if p.fits && !available {
                     out.push(Suggestion {
                         change: format!("--placement {}", placement.name()),
@@ -306,8 +341,8 @@ fn suggestions(request: &PlanRequest) -> Vec<Suggestion> {
     out
 }
 
-/// The plan for one placement.
-fn evaluate(r: &PlanRequest, placement: Placement) -> MemoryPlan {
+/// The plan for one placement, with the encoders released after their stage if `releases`.
+fn evaluate(r: &PlanRequest, placement: Placement, releases: bool) -> MemoryPlan {
     let shapes = Shapes::of(r);
     let f = &r.footprint;
     let on_gpu = matches!(r.target, Target::Gpus(ref g) if !g.is_empty());
@@ -343,18 +378,18 @@ fn evaluate(r: &PlanRequest, placement: Placement) -> MemoryPlan {
     let ring_per_layer = 2 * shapes.ring_tokens * dim * kv_elem;
     let cond_all = 2 * shapes.cond_tokens * dim * act_bytes * layers;
     let rings_all = ring_per_layer * layers * steps;
-    let (kv_device, kv_host) = if placement.kv_on_host() {
-        // Two layers of one step's ring in flight, the rest in pinned host RAM.
-        (2 * ring_per_layer + cond_all, rings_all)
-    } else {
-        (rings_all + cond_all, 0)
-    };
-
     // DiT activations per call (the step-batched schedule runs four blocks per call).
     let batch = if placement.streams_layers() || r.step_batched {
         4
     } else {
         1
+    };
+    let (kv_device, kv_host) = if placement.kv_on_host() {
+        // Per block in the call, two layers of its step's ring on the device (the one being
+        // attended and the next one on its way), the rest in pinned host RAM.
+        (2 * batch.min(steps) * ring_per_layer + cond_all, rings_all)
+    } else {
+        (rings_all + cond_all, 0)
     };
     let n = shapes.tokens_per_block * batch;
     let keys = shapes.keys_per_call();
@@ -393,21 +428,18 @@ fn evaluate(r: &PlanRequest, placement: Placement) -> MemoryPlan {
     let venc_w = f.vae_encoder_bytes * weight_scale;
     let vdec_w = f.vae_decoder_bytes * weight_scale;
 
-    let releases = r.capabilities.releases_encoders;
-    // A stage's parts: without release every network is loaded before the first stage and
-    // stays, and the stage adds its own working set (and its network, when released).
-    let stage = |own: &[(&str, u64)]| -> Parts {
-        let resident: &[(&str, u64)] = if releases {
-            &[]
-        } else {
-            &[
-                ("DiT weights", dit_on_device),
-                ("umT5 weights", t5_w),
-                ("wav2vec2 weights", w2v_w),
-                ("VAE encoder weights", venc_w),
-                ("VAE decoder weights", vdec_w),
-            ]
-        };
+    // Every network is loaded before the first stage. Released encoders leave after the
+    // prompt stage; everything else stays, and each stage adds its own working set.
+    let encoders_loaded = |stage_index: usize| !releases || stage_index <= 2;
+    let stage = |stage_index: usize, own: &[(&str, u64)]| -> Parts {
+        let mut resident = vec![
+            ("DiT weights", dit_on_device),
+            ("VAE encoder weights", venc_w),
+            ("VAE decoder weights", vdec_w),
+        ];
+        if encoders_loaded(stage_index) {
+            resident.extend([("umT5 weights", t5_w), ("wav2vec2 weights", w2v_w)]);
+        }
         resident
             .iter()
             .chain(own)
@@ -425,46 +457,59 @@ fn evaluate(r: &PlanRequest, placement: Placement) -> MemoryPlan {
     let mut stages: Vec<(String, Parts, Vec<String>)> = vec![
         (
             "1 audio features".into(),
-            stage(&[
-                ("wav2vec2 weights", w2v_w),
-                ("wav2vec2 activations", w2v_activations),
-            ]),
+            stage(
+                1,
+                &[
+                    ("wav2vec2 weights", w2v_w),
+                    ("wav2vec2 activations", w2v_activations),
+                ],
+            ),
             vec![],
         ),
         (
             "2 prompt".into(),
-            stage(&[("umT5 weights", t5_w), ("umT5 activations", t5_activations)]),
+            stage(
+                2,
+                &[("umT5 weights", t5_w), ("umT5 activations", t5_activations)],
+            ),
             vec![],
         ),
         (
             "3 reference encode".into(),
-            stage(&[
-                ("VAE encoder weights", venc_w),
-                ("VAE encode working set", vae_encode),
-            ]),
+            stage(
+                3,
+                &[
+                    ("VAE encoder weights", venc_w),
+                    ("VAE encode working set", vae_encode),
+                ],
+            ),
             vec![],
         ),
     ];
-    let mut blocks = stage(&[
-        ("DiT weights", dit_on_device),
-        ("KV caches", kv_device),
-        ("DiT activations", dit_activations),
-    ]);
+    let mut blocks = stage(
+        4,
+        &[
+            ("DiT weights", dit_on_device),
+            ("KV caches", kv_device),
+            ("DiT activations", dit_activations),
+        ],
+    );
     if r.online_decode {
         blocks.insert("VAE decoder weights".into(), vdec_w);
         blocks.insert("VAE decode working set".into(), vae_stream_decode);
     }
     stages.push(("4-5 prefill and blocks".into(), blocks, in_host_ram.clone()));
     if !r.online_decode {
-        let mut decode = stage(&[
-            ("VAE decoder weights", vdec_w),
-            ("VAE encoder weights", venc_w),
-            ("VAE decode working set", vae_deferred_decode),
-        ]);
-        if !releases {
-            // The reference path keeps the DiT's caches while it decodes each clip.
-            decode.insert("KV caches".into(), kv_device);
-        }
+        let mut decode = stage(
+            6,
+            &[
+                ("VAE decoder weights", vdec_w),
+                ("VAE encoder weights", venc_w),
+                ("VAE decode working set", vae_deferred_decode),
+            ],
+        );
+        // Each clip is decoded inside the clip loop, beside the DiT's caches.
+        decode.insert("KV caches".into(), kv_device);
         stages.push(("6 clip decode".into(), decode, in_host_ram));
     }
 
@@ -562,7 +607,12 @@ fn evaluate(r: &PlanRequest, placement: Placement) -> MemoryPlan {
         pixels: shapes.pixels,
         on_gpu,
         placement,
-        ring_bytes_per_step: ring_per_layer * layers,
+        // Once the ring is full a call copies it all in but the block's own rows, which it
+        // writes on the device (and copies out, in the other direction of the link).
+        ring_bytes_per_step: ring_per_layer
+            * layers
+            * shapes.ring_tokens.saturating_sub(shapes.tokens_per_block)
+            / shapes.ring_tokens.max(1),
     });
     let frames_per_block = (f.frames_per_block * 4) as f64;
     let expected_fps = if timing.seconds > 0.0 {
@@ -588,12 +638,14 @@ fn evaluate(r: &PlanRequest, placement: Placement) -> MemoryPlan {
                 )
                 .collect(),
             on_host: host.clone(),
+            components: parts.clone(),
         })
         .collect();
 
     MemoryPlan {
         fits,
         strategy: placement,
+        releases_encoders: releases,
         strategy_available: r.capabilities.placements.contains(&placement),
         forced: false,
         device_label,

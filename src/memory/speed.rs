@@ -60,7 +60,7 @@ pub struct BlockWork<'a> {
     pub pixels: u64,
     pub on_gpu: bool,
     pub placement: Placement,
-    /// One step's ring cache over all layers, bytes.
+    /// What one call copies in of its step's ring cache over all layers, bytes.
     pub ring_bytes_per_step: u64,
 }
 

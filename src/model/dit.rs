@@ -8,12 +8,14 @@ use burn::tensor::{Tensor, TensorData, backend::Backend};
 use super::audio::{AudioInjector, AudioTokens, CausalAudioEncoder};
 use super::config::{DitConfig, Geometry, InvalidConfig};
 use super::kv_cache::{CondCache, RingCache};
+use super::layer_stream::{ParameterSlot, ParkedBlocks};
 use super::layers::{
     AffineLayerNorm, Linear, ParameterSource, PatchConv3d, RmsNorm, attention, layer_norm,
     round_to_bf16,
 };
 use super::motion::{FramePack, motion_rope_groups};
 use super::rope::{RopeGroup, RopeTable};
+use crate::kernels::host_tensor::HostTensorError;
 use crate::kernels::hot_ops;
 
 /// Reference precision quirks that a float32 run reproduces (both on for parity).
@@ -183,6 +185,36 @@ impl<B: Backend> DitBlock<B> {
         })
     }
 
+    /// Every parameter tensor, always in the same order: layer streaming parks a block by
+    /// visiting it and restores it by visiting a copy of its skeleton.
+    pub fn for_each_tensor(&mut self, visit: &mut dyn FnMut(ParameterSlot<'_, B>)) {
+        visit(ParameterSlot::Matrix(&mut self.modulation));
+        for linear in [
+            &mut self.self_q,
+            &mut self.self_k,
+            &mut self.self_v,
+            &mut self.self_o,
+            &mut self.cross_q,
+            &mut self.cross_k,
+            &mut self.cross_v,
+            &mut self.cross_o,
+            &mut self.ffn_in,
+            &mut self.ffn_out,
+        ] {
+            linear.for_each_tensor(visit);
+        }
+        for norm in [
+            &mut self.self_norm_q,
+            &mut self.self_norm_k,
+            &mut self.cross_norm_q,
+            &mut self.cross_norm_k,
+        ] {
+            visit(ParameterSlot::Vector(&mut norm.weight));
+        }
+        visit(ParameterSlot::Vector(&mut self.norm3.weight));
+        visit(ParameterSlot::Vector(&mut self.norm3.bias));
+    }
+
     /// Self-attention over `x`, whose tokens are split into `modes.len()` equal runs: each run
     /// is one block call with its own RoPE, cache and keys (a step-batched call has several);
     /// the projections run once over all of them.
@@ -331,7 +363,10 @@ pub struct DitModel<B: Backend> {
     pub time_embedding_in: Linear<B>,
     pub time_embedding_out: Linear<B>,
     pub time_projection: Linear<B>,
+    /// The transformer blocks on the device (empty when they are parked in host RAM).
     pub blocks: Vec<DitBlock<B>>,
+    /// The blocks in host RAM, copied in one at a time (the layer-streaming placements).
+    pub parked: Option<std::sync::Arc<ParkedBlocks<B>>>,
     pub head: Linear<B>,
     /// `[2, dim]`: shift, scale.
     pub head_modulation: Tensor<B, 2>,
@@ -350,6 +385,37 @@ impl<B: Backend> DitModel<B> {
     /// Builds the model from `src`. The config is validated first; file-backed sources are in
     /// `crate::weights` (`load_dit`, `DitCheckpoint::load_model`).
     pub fn from_source<S>(config: &DitConfig, src: &S) -> Result<Self, S::Error>
+    where
+        S: ParameterSource<B>,
+        S::Error: From<InvalidConfig>,
+    {
+        let blocks = (0..config.num_layers)
+            .map(|i| DitBlock::load(src, config, i))
+            .collect::<Result<_, _>>()?;
+        Self::with_blocks(config, src, blocks, None)
+    }
+
+    /// As [`Self::from_source`], with the transformer blocks parked in host RAM as they load
+    /// (layer streaming): the device never holds more than one of them at load, and two while
+    /// the model runs.
+    pub fn from_source_streaming<S>(config: &DitConfig, src: &S) -> Result<Self, S::Error>
+    where
+        S: ParameterSource<B>,
+        S::Error: From<InvalidConfig> + From<HostTensorError>,
+    {
+        config.validate().map_err(InvalidConfig)?;
+        let parked = ParkedBlocks::park_each(
+            (0..config.num_layers).map(|i| DitBlock::load(src, config, i)),
+        )?;
+        Self::with_blocks(config, src, Vec::new(), Some(std::sync::Arc::new(parked)))
+    }
+
+    fn with_blocks<S>(
+        config: &DitConfig,
+        src: &S,
+        blocks: Vec<DitBlock<B>>,
+        parked: Option<std::sync::Arc<ParkedBlocks<B>>>,
+    ) -> Result<Self, S::Error>
     where
         S: ParameterSource<B>,
         S::Error: From<InvalidConfig>,
@@ -378,9 +444,8 @@ impl<B: Backend> DitModel<B> {
             time_embedding_in: Linear::load(src, "time_embedding.0", config.freq_dim, d)?,
             time_embedding_out: Linear::load(src, "time_embedding.2", d, d)?,
             time_projection: Linear::load(src, "time_projection.1", d, 6 * d)?,
-            blocks: (0..config.num_layers)
-                .map(|i| DitBlock::load(src, config, i))
-                .collect::<Result<_, _>>()?,
+            blocks,
+            parked,
             head: Linear::load(src, "head.head", d, config.out_dim * config.patch_volume())?,
             head_modulation: src
                 .tensor::<3>("head.modulation", [1, 2, d])?
@@ -398,6 +463,34 @@ impl<B: Backend> DitModel<B> {
     /// The hyper-parameters the model was built with.
     pub fn config(&self) -> &DitConfig {
         &self.config
+    }
+
+    /// Transformer blocks, on the device or parked.
+    pub fn num_layers(&self) -> usize {
+        self.parked.as_ref().map_or(self.blocks.len(), |p| p.len())
+    }
+
+    /// Whether the blocks live in host RAM and stream in per call.
+    pub fn streams_layers(&self) -> bool {
+        self.parked.is_some()
+    }
+
+    /// Runs `each` on every transformer block in order, threading `state` (the hidden states)
+    /// through: the resident blocks, or the parked ones copied in one ahead of use.
+    fn fold_blocks<T>(&self, state: T, mut each: impl FnMut(usize, &DitBlock<B>, T) -> T) -> T {
+        match &self.parked {
+            Some(parked) => parked.fold(state, each),
+            None => self
+                .blocks
+                .iter()
+                .enumerate()
+                .fold(state, |state, (layer, block)| each(layer, block, state)),
+        }
+    }
+
+    /// Runs `each` on every transformer block in order.
+    fn for_each_block(&self, mut each: impl FnMut(usize, &DitBlock<B>)) {
+        self.fold_blocks((), |layer, block, ()| each(layer, block));
     }
 
     pub fn with_numerics(mut self, numerics: Numerics) -> Self {
@@ -444,21 +537,18 @@ impl<B: Backend> DitModel<B> {
             .forward(gelu_approximate(self.text_embedding_in.forward(padded)));
         let heads = self.heads();
         let head_dim = self.config.head_dim();
-        let layers = self
-            .blocks
-            .iter()
-            .map(|block| {
-                let k = block
-                    .cross_norm_k
-                    .forward(block.cross_k.forward(embedded.clone()))
-                    .reshape([1, text_len, heads, head_dim]);
-                let v = block
-                    .cross_v
-                    .forward(embedded.clone())
-                    .reshape([1, text_len, heads, head_dim]);
-                (k, v)
-            })
-            .collect();
+        let mut layers = Vec::with_capacity(self.num_layers());
+        self.for_each_block(|_, block| {
+            let k = block
+                .cross_norm_k
+                .forward(block.cross_k.forward(embedded.clone()))
+                .reshape([1, text_len, heads, head_dim]);
+            let v = block
+                .cross_v
+                .forward(embedded.clone())
+                .reshape([1, text_len, heads, head_dim]);
+            layers.push((k, v));
+        });
         TextContext { embedded, layers }
     }
 
@@ -591,7 +681,7 @@ impl<B: Backend> DitModel<B> {
     ) -> Tensor<B, 2> {
         let [_, _, h, w] = ref_latents.dims();
         let geometry = self.config.geometry(h, w);
-        let mut x = self.cond_tokens(ref_latents, motion_latents);
+        let x = self.cond_tokens(ref_latents, motion_latents);
         let rope = self.cond_rope(&geometry, 0);
         let time = self.time_conditioning(&[0.0]);
         // Every cond token takes the t = 0 slot of frame 0.
@@ -603,8 +693,8 @@ impl<B: Backend> DitModel<B> {
         if let Some(trace) = trace.as_deref_mut() {
             trace.block_input = Some(x.clone());
         }
-        for (layer, block) in self.blocks.iter().enumerate() {
-            x = block.forward(
+        self.fold_blocks(x, |layer, block, x| {
+            let out = block.forward(
                 layer,
                 x,
                 modulation.clone(),
@@ -616,10 +706,10 @@ impl<B: Backend> DitModel<B> {
                 }],
             );
             if let Some(trace) = trace.as_deref_mut() {
-                trace.block_outputs.push(x.clone());
+                trace.block_outputs.push(out.clone());
             }
-        }
-        x
+            out
+        })
     }
 
     /// One streaming call: denoising velocity `[out_dim, frames, h, w]` of the block, reading
@@ -644,12 +734,12 @@ impl<B: Backend> DitModel<B> {
         mut trace: Option<&mut DitTrace<B>>,
     ) -> Tensor<B, 4> {
         let call = self.embed_call(input);
-        let mut x = call.hidden.clone();
+        let x = call.hidden.clone();
         if let Some(trace) = trace.as_deref_mut() {
             trace.block_input = Some(x.clone());
         }
-        for layer in 0..self.blocks.len() {
-            x = self.stream_layer(layer, x, &call.layer_inputs, ring, cond, text);
+        let x = self.fold_blocks(x, |layer, block, x| {
+            let mut x = self.stream_layer_of(block, layer, x, &call.layer_inputs, ring, cond, text);
             if let Some(trace) = trace.as_deref_mut() {
                 trace.block_outputs.push(x.clone());
             }
@@ -659,7 +749,8 @@ impl<B: Backend> DitModel<B> {
             if let Some(trace) = trace.as_deref_mut() {
                 trace.after_audio.push(x.clone());
             }
-        }
+            x
+        });
         let head = self.call_head(x, &call);
         if let Some(trace) = trace {
             trace.head = Some(head.clone());
@@ -727,7 +818,7 @@ impl<B: Backend> DitModel<B> {
             .unzip();
         let run_tokens = embedded[0].hidden.dims()[0];
         let runs = embedded.len();
-        let mut x = Tensor::cat(embedded.iter().map(|c| c.hidden.clone()).collect(), 0);
+        let x = Tensor::cat(embedded.iter().map(|c| c.hidden.clone()).collect(), 0);
         let modulation = Tensor::cat(
             embedded
                 .iter()
@@ -735,7 +826,7 @@ impl<B: Backend> DitModel<B> {
                 .collect(),
             0,
         );
-        for (layer, block) in self.blocks.iter().enumerate() {
+        let x = self.fold_blocks(x, |layer, block, x| {
             let mut modes: Vec<SelfAttentionMode<'_, B>> = rings
                 .iter_mut()
                 .zip(&embedded)
@@ -747,7 +838,7 @@ impl<B: Backend> DitModel<B> {
                     current_start: call.layer_inputs.current_start,
                 })
                 .collect();
-            x = block.forward(
+            let x = block.forward(
                 layer,
                 x,
                 modulation.clone(),
@@ -755,17 +846,20 @@ impl<B: Backend> DitModel<B> {
                 self.block_settings(),
                 &mut modes,
             );
-            if let Some(index) = self.config.injector_index(layer) {
-                let injected = (0..runs)
-                    .map(|run| {
-                        let part = x.clone().narrow(0, run * run_tokens, run_tokens);
-                        part.clone()
-                            + self.audio_injectors[index].forward(part, &embedded[run].audio)
-                    })
-                    .collect();
-                x = Tensor::cat(injected, 0);
+            match self.config.injector_index(layer) {
+                Some(index) => {
+                    let injected = (0..runs)
+                        .map(|run| {
+                            let part = x.clone().narrow(0, run * run_tokens, run_tokens);
+                            part.clone()
+                                + self.audio_injectors[index].forward(part, &embedded[run].audio)
+                        })
+                        .collect();
+                    Tensor::cat(injected, 0)
+                }
+                None => x,
             }
-        }
+        });
         embedded
             .iter()
             .enumerate()
@@ -804,7 +898,8 @@ impl<B: Backend> DitModel<B> {
 
     /// Transformer layer `layer` of a streaming call on hidden states `x` (`[tokens, dim]`),
     /// without the audio injection that follows some layers. `forward_block` runs these in
-    /// turn; `bench` times one alone.
+    /// turn; `bench` times one alone (on a resident model: a parked one copies every block in
+    /// to reach it).
     pub fn stream_layer(
         &self,
         layer: usize,
@@ -814,7 +909,33 @@ impl<B: Backend> DitModel<B> {
         cond: &CondCache<B>,
         text: &TextContext<B>,
     ) -> Tensor<B, 2> {
-        self.blocks[layer].forward(
+        match self.blocks.get(layer) {
+            Some(block) => self.stream_layer_of(block, layer, x, inputs, ring, cond, text),
+            None => self
+                .fold_blocks(Some(x), |index, block, x| match x {
+                    Some(x) if index == layer => {
+                        // Only the one layer is computed; the others are passed over.
+                        Some(self.stream_layer_of(block, layer, x, inputs, ring, cond, text))
+                    }
+                    other => other,
+                })
+                .unwrap_or_else(|| Tensor::zeros([0, self.config.dim], &self.device())),
+        }
+    }
+
+    /// Transformer layer `layer` (its block given) of a streaming call.
+    #[allow(clippy::too_many_arguments)]
+    fn stream_layer_of(
+        &self,
+        block: &DitBlock<B>,
+        layer: usize,
+        x: Tensor<B, 2>,
+        inputs: &StreamLayerInputs<B>,
+        ring: &mut RingCache<B>,
+        cond: &CondCache<B>,
+        text: &TextContext<B>,
+    ) -> Tensor<B, 2> {
+        block.forward(
             layer,
             x,
             inputs.modulation.clone(),

@@ -5,6 +5,7 @@
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::config::{DitConfig, Geometry};
+use crate::kernels::host_tensor::{HostTensor, HostTensorError, Upload};
 
 /// Moves a cached tensor out, leaving an empty placeholder that is overwritten right after.
 fn take_tensor<B: Backend>(slot: &mut Tensor<B, 3>) -> Tensor<B, 3> {
@@ -12,12 +13,53 @@ fn take_tensor<B: Backend>(slot: &mut Tensor<B, 3>) -> Tensor<B, 3> {
     std::mem::replace(slot, placeholder)
 }
 
+/// Where the step rings live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KvPlacement {
+    /// On the device, as the reference keeps them.
+    #[default]
+    Device,
+    /// In host RAM (page-locked on burn-cuda): each layer's attended window is copied in just
+    /// ahead of use and the block's new keys / values are copied back out, so the device holds
+    /// about two layers of a ring instead of all of them.
+    Host,
+}
+
+/// A layer's window already on its way to the device.
+struct Prefetch<B: Backend> {
+    layer: usize,
+    slot: RingSlot,
+    tokens: usize,
+    keys: Upload<B, 3>,
+    values: Upload<B, 3>,
+}
+
+enum RingLayers<B: Backend> {
+    Device {
+        keys: Vec<Tensor<B, 3>>,
+        values: Vec<Tensor<B, 3>>,
+    },
+    Host {
+        keys: Vec<HostTensor<B>>,
+        values: Vec<HostTensor<B>>,
+        /// The next layer's window, copied while this layer computes.
+        ahead: Option<Prefetch<B>>,
+    },
+}
+
 /// Rolling cache of one denoising step: per layer `[capacity, heads, head_dim]` keys / values.
-#[derive(Debug, Clone)]
 pub struct RingCache<B: Backend> {
-    keys: Vec<Tensor<B, 3>>,
-    values: Vec<Tensor<B, 3>>,
+    layers: RingLayers<B>,
     capacity: usize,
+}
+
+impl<B: Backend> std::fmt::Debug for RingCache<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RingCache")
+            .field("capacity", &self.capacity)
+            .field("placement", &self.placement())
+            .finish()
+    }
 }
 
 /// Where a streaming call writes and how much of the ring it reads.
@@ -51,14 +93,65 @@ impl<B: Backend> RingCache<B> {
     ) -> Self {
         let empty = || zeroed_layers(layers, capacity, heads, head_dim, device);
         Self {
-            keys: empty(),
-            values: empty(),
+            layers: RingLayers::Device {
+                keys: empty(),
+                values: empty(),
+            },
             capacity,
         }
     }
 
+    /// A ring kept in host RAM ([`KvPlacement::Host`]), in the element type of the backend's
+    /// float tensors.
+    pub fn on_host(
+        layers: usize,
+        capacity: usize,
+        heads: usize,
+        head_dim: usize,
+        device: &B::Device,
+    ) -> Result<Self, HostTensorError> {
+        let dtype = <B::FloatElem as burn::tensor::Element>::dtype();
+        let empty = |what: &str| {
+            (0..layers)
+                .map(|layer| {
+                    HostTensor::zeros(
+                        vec![capacity, heads, head_dim],
+                        dtype,
+                        device,
+                        &format!("the {what} cache of layer {layer}"),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Self {
+            layers: RingLayers::Host {
+                keys: empty("key")?,
+                values: empty("value")?,
+                ahead: None,
+            },
+            capacity,
+        })
+    }
+
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// Host RAM the ring holds (0 on the device).
+    pub fn host_bytes(&self) -> usize {
+        match &self.layers {
+            RingLayers::Device { .. } => 0,
+            RingLayers::Host { keys, values, .. } => {
+                keys.iter().chain(values).map(HostTensor::bytes).sum()
+            }
+        }
+    }
+
+    pub fn placement(&self) -> KvPlacement {
+        match self.layers {
+            RingLayers::Device { .. } => KvPlacement::Device,
+            RingLayers::Host { .. } => KvPlacement::Host,
+        }
     }
 
     /// The reference's ring rule: once the global token offset reaches the capacity, writes
@@ -91,16 +184,57 @@ impl<B: Backend> RingCache<B> {
             0..heads,
             0..head_dim,
         ];
-        // Taking the stored tensors out leaves them uniquely owned, so backends can write in
-        // place instead of copying the whole ring on every call.
-        let k = take_tensor(&mut self.keys[layer]).slice_assign(region.clone(), keys);
-        let v = take_tensor(&mut self.values[layer]).slice_assign(region, values);
-        self.keys[layer] = k.clone();
-        self.values[layer] = v.clone();
-        (
-            k.narrow(0, 0, slot.active_tokens),
-            v.narrow(0, 0, slot.active_tokens),
-        )
+        match &mut self.layers {
+            RingLayers::Device {
+                keys: stored_keys,
+                values: stored_values,
+            } => {
+                // Taking the stored tensors out leaves them uniquely owned, so backends can
+                // write in place instead of copying the whole ring on every call.
+                let k = take_tensor(&mut stored_keys[layer]).slice_assign(region.clone(), keys);
+                let v = take_tensor(&mut stored_values[layer]).slice_assign(region, values);
+                stored_keys[layer] = k.clone();
+                stored_values[layer] = v.clone();
+                (
+                    k.narrow(0, 0, slot.active_tokens),
+                    v.narrow(0, 0, slot.active_tokens),
+                )
+            }
+            RingLayers::Host {
+                keys: host_keys,
+                values: host_values,
+                ahead,
+            } => {
+                let fetch = |host_keys: &mut Vec<HostTensor<B>>,
+                             host_values: &mut Vec<HostTensor<B>>,
+                             layer: usize| {
+                    // The block's own rows are written on the device right after, so they
+                    // need not travel.
+                    let window = 0..slot.active_tokens;
+                    let own = slot.write_offset..slot.write_offset + tokens;
+                    Prefetch {
+                        layer,
+                        slot,
+                        tokens,
+                        keys: host_keys[layer].upload(window.clone(), own.clone()),
+                        values: host_values[layer].upload(window, own),
+                    }
+                };
+                let current = match ahead.take() {
+                    Some(p) if p.layer == layer && p.slot == slot && p.tokens == tokens => p,
+                    _ => fetch(host_keys, host_values, layer),
+                };
+                // Start the next layer's copy now, so it runs while this layer computes.
+                if layer + 1 < host_keys.len() {
+                    *ahead = Some(fetch(host_keys, host_values, layer + 1));
+                }
+                host_keys[layer].write_rows(slot.write_offset, keys.clone());
+                host_values[layer].write_rows(slot.write_offset, values.clone());
+                let k = current.keys.wait().slice_assign(region.clone(), keys);
+                let v = current.values.wait().slice_assign(region, values);
+                (k, v)
+            }
+        }
     }
 }
 
@@ -167,7 +301,7 @@ impl<B: Backend> CondCache<B> {
 }
 
 /// All caches of one render: one ring per denoising step and one cond cache.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct KvCache<B: Backend> {
     pub steps: Vec<RingCache<B>>,
     pub cond: CondCache<B>,
@@ -198,5 +332,41 @@ impl<B: Backend> KvCache<B> {
                 device,
             ),
         }
+    }
+
+    /// As [`Self::new`], with the step rings where `placement` says (the cond cache, read by
+    /// every call, stays on the device).
+    pub fn with_placement(
+        config: &DitConfig,
+        geometry: &Geometry,
+        clip_latent_frames: usize,
+        steps: usize,
+        placement: KvPlacement,
+        device: &B::Device,
+    ) -> Result<Self, HostTensorError> {
+        if placement == KvPlacement::Device {
+            return Ok(Self::new(
+                config,
+                geometry,
+                clip_latent_frames,
+                steps,
+                device,
+            ));
+        }
+        let heads = config.num_heads;
+        let head_dim = config.head_dim();
+        let ring = clip_latent_frames * geometry.frame_tokens;
+        Ok(Self {
+            steps: (0..steps)
+                .map(|_| RingCache::on_host(config.num_layers, ring, heads, head_dim, device))
+                .collect::<Result<_, _>>()?,
+            cond: CondCache::new(
+                config.num_layers,
+                geometry.cond_tokens,
+                heads,
+                head_dim,
+                device,
+            ),
+        })
     }
 }

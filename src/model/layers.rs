@@ -53,6 +53,24 @@ pub struct Linear<B: Backend> {
 }
 
 impl<B: Backend> Linear<B> {
+    /// The weight (codes and scales for FP8), then the bias.
+    pub fn for_each_tensor(
+        &mut self,
+        visit: &mut dyn FnMut(super::layer_stream::ParameterSlot<'_, B>),
+    ) {
+        use super::layer_stream::ParameterSlot;
+        match &mut self.weight {
+            LinearWeight::Dense(weight_t) => visit(ParameterSlot::Transposed(weight_t)),
+            LinearWeight::Fp8(matrix) => {
+                visit(ParameterSlot::Codes(&mut matrix.codes));
+                visit(ParameterSlot::Vector(&mut matrix.scales));
+            }
+        }
+        if let Some(bias) = &mut self.bias {
+            visit(ParameterSlot::Vector(bias));
+        }
+    }
+
     /// Loads `<prefix>.weight` (`[out, in]`) and `<prefix>.bias`, merging a LoRA pair if the
     /// adapter has one for `prefix`.
     pub fn load<S: ParameterSource<B>>(

@@ -20,6 +20,7 @@ pub mod dit;
 pub mod error;
 pub mod inventory;
 pub mod kv_cache;
+pub mod layer_stream;
 pub mod layers;
 pub mod motion;
 pub mod nn;
@@ -35,4 +36,4 @@ pub mod wav2vec;
 
 pub use config::{DitConfig, Geometry, InvalidConfig};
 pub use dit::{DitModel, DitTrace, Numerics, StreamInput, TextContext};
-pub use kv_cache::{CondCache, KvCache, RingCache};
+pub use kv_cache::{CondCache, KvCache, KvPlacement, RingCache};

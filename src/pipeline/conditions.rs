@@ -23,7 +23,7 @@ pub fn text_context<B: Backend>(
     prompt: &PromptInput,
     device: &B::Device,
 ) -> Result<TextContext<B>, PipelineError> {
-    let text_len = models.t5.config().text_len;
+    let text_len = models.t5_config.text_len;
     let tokens = match prompt {
         PromptInput::Text(text) => models.tokenizer.encode(text)?,
         PromptInput::Ids(ids) => TokenizedPrompt::from_ids(ids, text_len),
@@ -33,7 +33,8 @@ pub fn text_context<B: Backend>(
     let mask = Tensor::<B, 2, Int>::from_data(TensorData::new(tokens.mask, [1, len]), device);
     let context = models
         .t5
-        .encode_trimmed(ids, mask)?
+        .with(|t5| t5.encode_trimmed(ids, mask))
+        .ok_or_else(|| released("text"))??
         .into_iter()
         .next()
         .ok_or_else(|| PipelineError::Unsupported("the text encoder returned nothing".into()))?;
@@ -48,13 +49,18 @@ pub fn audio_features<B: Backend>(
     frames_per_clip: usize,
     device: &B::Device,
 ) -> Result<(Tensor<B, 3>, usize), PipelineError> {
-    let features = encode_audio(
-        &models.wav2vec,
-        &models.processor,
-        samples_16k,
-        frames_per_clip,
-        device,
-    )?;
+    let features = models
+        .wav2vec
+        .with(|wav2vec| {
+            encode_audio(
+                wav2vec,
+                &models.processor,
+                samples_16k,
+                frames_per_clip,
+                device,
+            )
+        })
+        .ok_or_else(|| released("audio"))??;
     let clips = features.buckets.clips;
     Ok((features.audio_emb.squeeze_dim::<3>(0), clips))
 }
@@ -112,4 +118,11 @@ pub fn sink_latents<B: Backend>(
             })
         }
     }
+}
+
+/// The error of a render that found an encoder released (the engine reloads them first).
+fn released(which: &str) -> PipelineError {
+    PipelineError::Unsupported(format!(
+        "internal: the {which} encoder was released by an earlier render and not loaded again"
+    ))
 }

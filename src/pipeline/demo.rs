@@ -10,6 +10,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::error::PipelineError;
 use super::models::{ModelOrigin, Models};
+use super::releasable::Releasable;
 use crate::kernels::hot_ops;
 use crate::model::DitConfig;
 use crate::model::DitModel;
@@ -149,26 +150,56 @@ impl<B: Backend> ParameterSource<B> for DemoDitSource<'_, B> {
 
 /// Builds the demo model on `device`, with FP8 DiT linears if `fp8`.
 pub fn demo_models<B: Backend>(device: &B::Device, fp8: bool) -> Result<Models<B>, PipelineError> {
+    demo_models_with(device, fp8, false)
+}
+
+/// [`demo_models`], with the DiT's blocks parked in host RAM if `stream_layers`.
+pub fn demo_models_with<B: Backend>(
+    device: &B::Device,
+    fp8: bool,
+    stream_layers: bool,
+) -> Result<Models<B>, PipelineError> {
     let configs = DemoConfigs::default();
     let seed = DEMO_WEIGHTS_SEED;
     let dit_source = RandomWeights::new("demo DiT weights", dit_tensors(&configs.dit), seed);
-    let dit = DitModel::from_source(
-        &configs.dit,
-        &DemoDitSource {
-            inner: SourceParameters::<B> {
-                source: &dit_source,
-                device,
-            },
-            fp8_modules: if fp8 {
-                fp8_modules(&configs.dit)
-            } else {
-                BTreeSet::new()
-            },
-            native: hot_ops::<B>().native_fp8(device),
+    let source = DemoDitSource {
+        inner: SourceParameters::<B> {
+            source: &dit_source,
+            device,
         },
-    )?;
+        fp8_modules: if fp8 {
+            fp8_modules(&configs.dit)
+        } else {
+            BTreeSet::new()
+        },
+        native: hot_ops::<B>().native_fp8(device),
+    };
+    let dit = if stream_layers {
+        DitModel::from_source_streaming(&configs.dit, &source)?
+    } else {
+        DitModel::from_source(&configs.dit, &source)?
+    };
     let vae_source = RandomWeights::new("demo VAE weights", vae_keys(&configs.vae), seed + 1);
     let vae = WanVae::load(&vae_source, configs.vae.clone(), device)?;
+    let (t5, wav2vec) = demo_encoders(device)?;
+    Ok(Models {
+        origin: ModelOrigin::Demo { seed },
+        dit,
+        vae,
+        t5: Releasable::new(t5),
+        t5_config: configs.t5.clone(),
+        tokenizer: PromptTokenizer::byte_level(configs.t5.vocab_size, configs.t5.text_len),
+        wav2vec: Releasable::new(wav2vec),
+        processor: ProcessorConfig::default(),
+    })
+}
+
+/// The demo model's text and audio encoders (the same weights every time).
+pub fn demo_encoders<B: Backend>(
+    device: &B::Device,
+) -> Result<(T5Encoder<B>, Wav2Vec2<B>), PipelineError> {
+    let configs = DemoConfigs::default();
+    let seed = DEMO_WEIGHTS_SEED;
     let t5_source = RandomWeights::new("demo umT5 weights", t5_keys(&configs.t5), seed + 2);
     let t5 = T5Encoder::load(&t5_source, configs.t5.clone(), device)?;
     let w2v_source = RandomWeights::new(
@@ -177,13 +208,5 @@ pub fn demo_models<B: Backend>(device: &B::Device, fp8: bool) -> Result<Models<B
         seed + 3,
     );
     let wav2vec = Wav2Vec2::load(&w2v_source, configs.wav2vec.clone(), device)?;
-    Ok(Models {
-        origin: ModelOrigin::Demo { seed },
-        dit,
-        vae,
-        t5,
-        tokenizer: PromptTokenizer::byte_level(configs.t5.vocab_size, configs.t5.text_len),
-        wav2vec,
-        processor: ProcessorConfig::default(),
-    })
+    Ok((t5, wav2vec))
 }

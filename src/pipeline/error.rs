@@ -35,6 +35,9 @@ pub enum PipelineError {
     /// run); the message carries the plan's verdict and the settings that would fit.
     #[error("{0}")]
     DoesNotFit(String),
+    /// Host RAM for a cache the placement keeps off the GPU could not be reserved.
+    #[error(transparent)]
+    HostMemory(#[from] crate::kernels::host_tensor::HostTensorError),
 }
 
 impl PipelineError {
@@ -45,7 +48,7 @@ impl PipelineError {
             Self::Weights(_) | Self::Checkpoint { .. } | Self::Text(_) | Self::Unsupported(_) => {
                 true
             }
-            Self::Device(_) | Self::DoesNotFit(_) => true,
+            Self::Device(_) | Self::DoesNotFit(_) | Self::HostMemory(_) => true,
             Self::Model(_) => false,
             Self::Media(e) => !matches!(e, MediaError::Encode { .. }),
         }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod frames;
 pub mod models;
 pub mod randomness;
+pub mod releasable;
 pub mod render;
 pub mod request;
 

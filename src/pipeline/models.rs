@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::Backend;
 use serde::Serialize;
 
-use super::demo::{DEMO_LABEL, demo_models};
+use super::demo::{DEMO_LABEL, demo_models_with};
 use super::error::PipelineError;
+use super::releasable::Releasable;
 use crate::model::DitModel;
 use crate::model::audio_features::ProcessorConfig;
-use crate::model::t5::T5Encoder;
+use crate::model::t5::{T5Config, T5Encoder};
 use crate::model::text::PromptTokenizer;
 use crate::model::vae::WanVae;
 use crate::model::wav2vec::Wav2Vec2;
@@ -60,6 +61,21 @@ pub struct ModelSpec {
     pub encoders: Option<PathBuf>,
     /// FP8 (e4m3, per-tensor scale) DiT linears.
     pub fp8: bool,
+    /// DiT blocks parked in host RAM and copied in one ahead of use (the layer-streaming
+    /// placements; the memory plan sets it).
+    pub stream_layers: bool,
+}
+
+impl AsRef<ModelSpec> for ModelSpec {
+    fn as_ref(&self) -> &ModelSpec {
+        self
+    }
+}
+
+impl AsRef<ModelSpec> for (ModelSpec, u32) {
+    fn as_ref(&self) -> &ModelSpec {
+        &self.0
+    }
 }
 
 impl ModelSpec {
@@ -70,6 +86,7 @@ impl ModelSpec {
             },
             encoders: None,
             fp8: false,
+            stream_layers: false,
         }
     }
 }
@@ -115,23 +132,68 @@ pub struct Models<B: Backend> {
     pub origin: ModelOrigin,
     pub dit: DitModel<B>,
     pub vae: WanVae<B>,
-    pub t5: T5Encoder<B>,
+    /// The text encoder: released after the prompt stage when the plan needs its room.
+    pub t5: Releasable<T5Encoder<B>>,
+    /// Its sizes, known when it is released too.
+    pub t5_config: T5Config,
     pub tokenizer: PromptTokenizer,
-    pub wav2vec: Wav2Vec2<B>,
+    /// The audio encoder: released after the audio stage when the plan needs its room.
+    pub wav2vec: Releasable<Wav2Vec2<B>>,
     pub processor: ProcessorConfig,
 }
 
 impl<B: Backend> Models<B> {
+    /// Whether the text and audio encoders are on the device (a render that released them
+    /// leaves them out until [`Self::reload_encoders`]).
+    pub fn encoders_loaded(&self) -> bool {
+        self.t5.is_loaded() && self.wav2vec.is_loaded()
+    }
+
+    /// Drops the text and audio encoders from the device and hands their memory back.
+    pub fn release_encoders(&self, device: &B::Device) {
+        self.t5.release();
+        self.wav2vec.release();
+        B::memory_cleanup(device);
+    }
+
+    /// Loads the encoders a render released again, from where `spec` says the models came.
+    pub fn reload_encoders(
+        &self,
+        spec: &ModelSpec,
+        device: &B::Device,
+    ) -> Result<(), PipelineError> {
+        let (t5, wav2vec) = match &spec.origin {
+            ModelOrigin::Demo { .. } => super::demo::demo_encoders(device)?,
+            ModelOrigin::Checkpoint { folder, .. } => {
+                let encoders = match &spec.encoders {
+                    Some(path) => EncoderConfigs::from_file(path)?,
+                    None => EncoderConfigs::default(),
+                };
+                load_encoders(folder, &encoders, device)?
+            }
+        };
+        self.t5.restore(t5);
+        self.wav2vec.restore(wav2vec);
+        Ok(())
+    }
+
     /// Loads what `spec` names onto `device`.
     pub fn load(spec: &ModelSpec, device: &B::Device) -> Result<Self, PipelineError> {
         match &spec.origin {
-            ModelOrigin::Demo { .. } => demo_models(device, spec.fp8),
+            ModelOrigin::Demo { .. } => demo_models_with(device, spec.fp8, spec.stream_layers),
             ModelOrigin::Checkpoint { folder, lora } => {
                 let encoders = match &spec.encoders {
                     Some(path) => EncoderConfigs::from_file(path)?,
                     None => EncoderConfigs::default(),
                 };
-                Self::from_folder(folder, lora.as_deref(), &encoders, spec.fp8, device)
+                Self::from_folder(
+                    folder,
+                    lora.as_deref(),
+                    &encoders,
+                    spec.fp8,
+                    spec.stream_layers,
+                    device,
+                )
             }
         }
     }
@@ -142,6 +204,7 @@ impl<B: Backend> Models<B> {
         lora: Option<&Path>,
         encoders: &EncoderConfigs,
         fp8: bool,
+        stream_layers: bool,
         device: &B::Device,
     ) -> Result<Self, PipelineError> {
         check_folder(folder, lora, encoders)?;
@@ -161,16 +224,16 @@ impl<B: Backend> Models<B> {
             &checkpoint.weights,
             adapter.as_ref(),
             format,
+            stream_layers,
             device,
         )?;
         let vae = WanVae::from_file(folder.join(VAE_FILE), encoders.vae.clone(), device)?;
-        let t5 = T5Encoder::from_file(folder.join(T5_FILE), encoders.t5.clone(), device)?;
+        let (t5, wav2vec) = load_encoders(folder, encoders, device)?;
         let tokenizer = PromptTokenizer::from_file(
             folder.join(TOKENIZER_DIR).join(TOKENIZER_FILE),
             encoders.t5.text_len,
         )?;
         let w2v_dir = folder.join(WAV2VEC_DIR);
-        let wav2vec = Wav2Vec2::from_folder(&w2v_dir, device)?;
         let processor_file = w2v_dir.join("preprocessor_config.json");
         let processor = if processor_file.is_file() {
             ProcessorConfig::from_file(&processor_file)?
@@ -184,12 +247,24 @@ impl<B: Backend> Models<B> {
             },
             dit,
             vae,
-            t5,
+            t5_config: t5.config().clone(),
+            t5: Releasable::new(t5),
             tokenizer,
-            wav2vec,
+            wav2vec: Releasable::new(wav2vec),
             processor,
         })
     }
+}
+
+/// The text and audio encoders of a checkpoint folder.
+fn load_encoders<B: Backend>(
+    folder: &Path,
+    encoders: &EncoderConfigs,
+    device: &B::Device,
+) -> Result<(T5Encoder<B>, Wav2Vec2<B>), PipelineError> {
+    let t5 = T5Encoder::from_file(folder.join(T5_FILE), encoders.t5.clone(), device)?;
+    let wav2vec = Wav2Vec2::from_folder(folder.join(WAV2VEC_DIR), device)?;
+    Ok((t5, wav2vec))
 }
 
 /// The header-only folder check `inspect` prints, as one error naming the first problem.

@@ -260,11 +260,10 @@ pub fn render<B: Backend>(
 ) -> Result<RenderOutcome, PipelineError> {
     let started = Instant::now();
     let config = models.dit.config().clone();
-    if config.text_dim != models.t5.config().dim {
+    if config.text_dim != models.t5_config.dim {
         return Err(PipelineError::Unsupported(format!(
             "the DiT reads {}-wide text, the text encoder makes {}-wide",
-            config.text_dim,
-            models.t5.config().dim
+            config.text_dim, models.t5_config.dim
         )));
     }
 
@@ -290,6 +289,11 @@ pub fn render<B: Backend>(
 
     hooks.progress(Stage::EncodingText, 0, 1);
     let text = text_context(models, &request.prompt, device)?;
+    if request.release_encoders {
+        // The plan needs their room for the DiT's stages; the engine loads them again for the
+        // next render.
+        models.release_encoders(device);
+    }
     hooks.progress(Stage::EncodingText, 1, 1);
     if hooks.checkpoint() == Flow::Stop {
         return Ok(stopped_early(&shape));
@@ -310,13 +314,14 @@ pub fn render<B: Backend>(
         models,
         request,
         shape: &shape,
-        cache: KvCache::new(
+        cache: KvCache::with_placement(
             &config,
             &geometry,
             shape.clip_latents,
             schedule.steps(),
+            request.kv_placement,
             device,
-        ),
+        )?,
         schedule,
         audio,
         cond_states: Tensor::zeros([config.cond_dim, config.frames_per_block, h, w], device),

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::inputs::RenderInputs;
+use crate::model::KvPlacement;
 
 /// How latents become pictures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,6 +49,12 @@ pub struct RenderRequest {
     /// Run the denoising steps of consecutive blocks together (TPP's schedule on one GPU):
     /// the same frames, one DiT call per tick for up to `steps` blocks.
     pub step_batched: bool,
+    /// Where the step KV caches live: on the device, or in host RAM streamed per layer (the
+    /// memory plan decides; the frames are the same).
+    pub kv_placement: KvPlacement,
+    /// Drop the text and audio encoders from the device once the prompt and the voice are
+    /// encoded (the memory plan asks for it when the GPU needs their room).
+    pub release_encoders: bool,
 }
 
 impl RenderRequest {
@@ -71,6 +78,8 @@ impl RenderRequest {
                 DecodeMode::ClipContext
             },
             step_batched: settings.step_batched,
+            kv_placement: KvPlacement::Device,
+            release_encoders: false,
         }
     }
 }

@@ -48,6 +48,7 @@ fn model_spec(spec: &JobSpec) -> ModelSpec {
             },
             encoders: None,
             fp8: spec.settings.fp8,
+            stream_layers: false,
         },
         None => ModelSpec::demo(),
     }

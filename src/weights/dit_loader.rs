@@ -197,19 +197,25 @@ pub fn load_dit<B: Backend>(
     lora: Option<&LoraAdapter>,
     device: &B::Device,
 ) -> Result<DitModel<B>, WeightsError> {
-    load_dit_as(config, weights, lora, WeightFormat::Full, device).map(|(model, _)| model)
+    load_dit_as(config, weights, lora, WeightFormat::Full, false, device).map(|(model, _)| model)
 }
 
-/// [`load_dit`] with a choice of [`WeightFormat`]; also says what the FP8 conversion did.
+/// [`load_dit`] with a choice of [`WeightFormat`], and with the transformer blocks parked in
+/// host RAM as they load if `stream_layers`; also says what the FP8 conversion did.
 pub fn load_dit_as<B: Backend>(
     config: &DitConfig,
     weights: &WeightSet,
     lora: Option<&LoraAdapter>,
     format: WeightFormat,
+    stream_layers: bool,
     device: &B::Device,
 ) -> Result<(DitModel<B>, Fp8Stats), WeightsError> {
     let source = CheckpointSource::new(weights, lora, device).with_format(config, format);
-    let model = DitModel::from_source(config, &source)?;
+    let model = if stream_layers {
+        DitModel::from_source_streaming(config, &source)?
+    } else {
+        DitModel::from_source(config, &source)?
+    };
     if let Some(lora) = lora {
         let merged = source.merged_modules();
         let expected = lora_target_count(config);

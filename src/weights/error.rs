@@ -6,6 +6,9 @@ use std::path::PathBuf;
 /// Everything that can go wrong while reading weights from disk or matching them to a model.
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
+    /// Host RAM for DiT blocks parked there (layer streaming) could not be reserved.
+    #[error(transparent)]
+    HostMemory(#[from] crate::kernels::host_tensor::HostTensorError),
     #[error("{path}: cannot read: {source}")]
     Io {
         path: PathBuf,

@@ -16,6 +16,8 @@ pub struct DeviceContext {
     context: CUcontext,
     /// Compute capability, e.g. `(9, 0)` for Hopper.
     pub capability: (i32, i32),
+    /// The stream host↔device copies run on (made on first use), beside burn's compute stream.
+    copy_stream: std::sync::OnceLock<usize>,
 }
 
 // The context handle is a process-wide driver object, usable from any thread.
@@ -53,6 +55,7 @@ impl DeviceContext {
         let leaked: &'static DeviceContext = Box::leak(Box::new(DeviceContext {
             context,
             capability,
+            copy_stream: std::sync::OnceLock::new(),
         }));
         contexts.insert(index, leaked);
         Ok(leaked)
@@ -63,6 +66,28 @@ impl DeviceContext {
         // SAFETY: the context was retained in `get` and is never released.
         unsafe { driver::ctx::set_current(self.context)? };
         Ok(())
+    }
+
+    /// The GPU's copy stream: non-blocking, so copies overlap burn's kernels; it lives for the
+    /// rest of the process, as the context does.
+    pub fn copy_stream(&self) -> Result<CUstream, KernelError> {
+        if let Some(&handle) = self.copy_stream.get() {
+            return Ok(handle as CUstream);
+        }
+        self.make_current()?;
+        let created = driver::stream::create(driver::stream::StreamKind::NonBlocking)?;
+        match self.copy_stream.set(created as usize) {
+            Ok(()) => Ok(created),
+            Err(_) => {
+                // Another thread made one first: use that one.
+                // SAFETY: `created` was made above and nothing has used it.
+                unsafe { driver::stream::destroy(created)? };
+                self.copy_stream
+                    .get()
+                    .map(|&handle| handle as CUstream)
+                    .ok_or_else(|| KernelError::Burn("copy stream lost".into()))
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod fp8;
 pub mod fused;
 pub mod gemm;
 mod nvrtc;
+pub mod transfer;
 
 use std::any::{Any, TypeId};
 use std::collections::HashSet;
@@ -24,6 +25,19 @@ use super::fallback::BurnKernels;
 use super::{Activation, Fp8Matrix, HotOps};
 
 pub use device::DeviceContext;
+
+/// burn-cuda's memory pool on `device`: `(bytes reserved from the driver, bytes held by live
+/// tensors)`; `None` for another backend.
+pub fn pool_usage<B: Backend>(device: &B::Device) -> Option<(u64, u64)> {
+    let probe = as_cuda(&Tensor::<B, 1>::zeros([1], device)).ok()?;
+    let usage = probe.client.memory_usage().ok()?;
+    Some((usage.bytes_reserved, usage.bytes_in_use))
+}
+
+/// The GPU index of a burn-cuda device; `None` for another backend's device.
+pub fn gpu_index<B: Backend>(device: &B::Device) -> Option<usize> {
+    cuda_index::<B>(device)
+}
 
 /// A burn-cuda float tensor.
 pub(crate) type CudaTensor = CubeTensor<CudaRuntime>;
