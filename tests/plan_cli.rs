@@ -57,7 +57,7 @@ fn the_released_model_fits_one_big_gpu() {
 }
 
 #[test]
-fn four_24_gb_cards_do_not_fit_yet_and_the_plan_says_what_would() {
+fn four_24_gb_cards_beside_64_gb_of_ram_do_not_fit_bf16_and_the_plan_says_what_would() {
     let out = run(&[
         "plan",
         "--assume-gpus",

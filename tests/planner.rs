@@ -295,6 +295,9 @@ fn fp8_weights_take_one_byte_only_where_they_are_stored_as_fp8() {
 fn a_24_gb_card_streams_layers_and_caches_and_releases_the_encoders() {
     let mut r = request_14b(gpus(&[24.0]));
     r.capabilities = Capabilities::current();
+    // As a `cuda` build plans for a GPU with FP8 tensor cores.
+    r.capabilities.fused_attention = true;
+    r.capabilities.fp8_storage = true;
     r.fp8_weights = true;
     let p = plan(&r);
     println!("{}", p.to_text());
@@ -313,4 +316,68 @@ fn a_24_gb_card_streams_layers_and_caches_and_releases_the_encoders() {
     let mut big = r.clone();
     big.target = gpus(&[141.0]);
     assert!(!plan(&big).releases_encoders);
+}
+
+#[test]
+fn dit_stage_predictions_match_what_an_h100_held() {
+    // GPU memory this process held (NVML) after `avatar-studio bench --device cuda:0 --iters 3
+    // --placement <placement> [--fp8] [--step-batched] [--size 384*256]` on an H100 80GB HBM3,
+    // random 14B weights (docs/memory-placements.md). The planner's DiT-stage figure (what the
+    // bench allocates: DiT weights, KV caches, activations, reserve, context, runtime pools)
+    // must be within 10 % of each.
+    // (placement, FP8 linears, step-batched, frame, GB held)
+    type Measured = (Placement, bool, bool, (u32, u32), f64);
+    let measured: [Measured; 8] = [
+        (Placement::Resident, true, false, (704, 384), 64.53),
+        (Placement::Resident, false, false, (704, 384), 79.84),
+        (Placement::Resident, true, false, (384, 256), 36.15),
+        (Placement::Resident, true, true, (704, 384), 71.17),
+        (Placement::KvOnHost, true, false, (704, 384), 24.27),
+        (Placement::KvOnHost, true, true, (704, 384), 29.94),
+        (Placement::LayerStreaming, true, true, (704, 384), 56.92),
+        (
+            Placement::LayerStreamingKvOnHost,
+            true,
+            true,
+            (704, 384),
+            15.77,
+        ),
+    ];
+    let h100 = 81_559 * 1024 * 1024;
+    let mut worst: f64 = 0.0;
+    for (placement, fp8, step_batched, (width, height), held_gb) in measured {
+        let mut r = request_14b(Target::Gpus(vec![GpuCapacity {
+            index: 0,
+            name: "H100 80GB HBM3".into(),
+            total_bytes: h100,
+            free_bytes: h100,
+        }]));
+        r.capabilities = Capabilities::current();
+        // A `cuda` build on a GPU with FP8 tensor cores.
+        r.capabilities.fused_attention = true;
+        r.capabilities.fp8_storage = true;
+        r.placement = Some(placement);
+        r.fp8_weights = fp8;
+        r.step_batched = step_batched;
+        (r.frame_width, r.frame_height) = (width, height);
+        let (predicted, _) = plan(&r)
+            .dit_stage()
+            .unwrap_or_else(|| panic!("no DiT stage"));
+        let error = gb(predicted) / held_gb - 1.0;
+        println!(
+            "{:<24} {} {:<12} {width}×{height}: predicted {:>6.2} GB, held {held_gb:>6.2} GB \
+             ({:+.1} %)",
+            placement.name(),
+            if fp8 { "FP8 " } else { "bf16" },
+            if step_batched {
+                "step-batched"
+            } else {
+                "sequential"
+            },
+            gb(predicted),
+            error * 100.0
+        );
+        worst = worst.max(error.abs());
+    }
+    assert!(worst <= 0.10, "a prediction is {:.1} % off", worst * 100.0);
 }

@@ -453,6 +453,11 @@ fn renders_left_waiting_are_offered_again_after_a_restart() {
     harness.state_mut().settings_mut().num_clips = ClipCount::AtMost(2);
     harness.get_by_label("Generate").click();
     harness.run();
+    // The button reads "Add to queue" once the studio knows a render is under way (a loaded
+    // machine can take a few frames).
+    wait_for(&mut harness, "the first render to start", |app| {
+        app.render_state().busy()
+    });
     harness.state_mut().settings_mut().num_clips = ClipCount::AtMost(1);
     harness.get_by_label("Add to queue").click();
     harness.run();

@@ -13,12 +13,6 @@ use crate::memory::plan::gb;
 use crate::memory::{Hardware, ModelConfigs, Placement, plan, plan_request};
 use crate::settings::{GenerationSettings, SizeArea};
 
-/// The stage of the plan the bench reproduces.
-const BLOCK_STAGE: &str = "4-5 prefill and blocks";
-/// Components of that stage the bench allocates (it has no VAE).
-const DIT_PARTS: [&str; 3] = ["DiT weights", "KV caches", "DiT activations"];
-const FIXED_PARTS: [&str; 2] = ["CUDA context", "GPU runtime pools"];
-
 pub fn placement_command(
     args: &BenchArgs,
     placement: Placement,
@@ -142,35 +136,7 @@ fn run<B: Backend>(
                 None,
                 &hardware,
             ));
-            plan.stages
-                .iter()
-                .find(|s| s.stage == BLOCK_STAGE)
-                .map(|stage| {
-                    let part = |name: &str| stage.components.get(name).copied().unwrap_or(0);
-                    let dit: u64 = DIT_PARTS.iter().map(|n| part(n)).sum();
-                    let fixed: u64 = FIXED_PARTS.iter().map(|n| part(n)).sum();
-                    let working: u64 = stage
-                        .components
-                        .iter()
-                        .filter(|(n, _)| {
-                            *n != "allocator reserve" && !FIXED_PARTS.contains(&n.as_str())
-                        })
-                        .map(|(_, b)| *b)
-                        .sum();
-                    // The allocator's reserve, in proportion to the parts the bench allocates.
-                    let reserve =
-                        part("allocator reserve") as f64 * dit as f64 / working.max(1) as f64;
-                    let parts: Vec<(String, u64)> = DIT_PARTS
-                        .iter()
-                        .chain(&FIXED_PARTS)
-                        .map(|n| (n.to_string(), part(n)))
-                        .chain(std::iter::once((
-                            "allocator reserve (share)".to_string(),
-                            reserve as u64,
-                        )))
-                        .collect();
-                    (dit + fixed + reserve as u64, parts)
-                })
+            plan.dit_stage()
         })
         .flatten();
     let mut out = std::io::stdout();

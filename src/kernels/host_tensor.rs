@@ -78,6 +78,11 @@ impl<B: Backend, const D: usize, K: TensorKind<B>> Upload<B, D, K> {
         self.tensor
     }
 
+    /// The destination, not to be read by kernels before the wait.
+    pub fn tensor(&self) -> &Tensor<B, D, K> {
+        &self.tensor
+    }
+
     /// The tensor and its copy apart, to wait for many copies at once.
     pub fn into_parts(self) -> (Tensor<B, D, K>, Ready) {
         (self.tensor, self.ready)
@@ -193,33 +198,56 @@ impl<B: Backend> HostTensor<B> {
         rows: Range<usize>,
         skip: Range<usize>,
     ) -> Upload<B, D> {
+        self.upload_into(rows, skip, None)
+    }
+
+    /// As [`Self::upload`], into `staging` when it is a device tensor of the right shape and
+    /// the copy is asynchronous. A staging buffer reused this way never goes back to burn's
+    /// allocator, whose pools fragment when hundreds of large copies a second churn through
+    /// them; the caller must be done with its previous contents in stream order (its kernels
+    /// enqueued), which every copy waits for.
+    pub fn upload_into<const D: usize>(
+        &mut self,
+        rows: Range<usize>,
+        skip: Range<usize>,
+        staging: Option<Tensor<B, D>>,
+    ) -> Upload<B, D> {
         #[cfg(feature = "cuda")]
         let to_cuda = |t: &Tensor<B, D>| super::cuda::as_cuda(t);
         #[cfg(not(feature = "cuda"))]
         let to_cuda = |_: &Tensor<B, D>| ();
-        self.upload_as(rows, skip, to_cuda)
+        self.upload_as(rows, skip, staging, to_cuda)
     }
 
-    /// Starts copying the whole tensor to the device as an integer tensor (FP8 codes).
-    pub fn upload_int<const D: usize>(&mut self) -> Upload<B, D, Int> {
+    /// Starts copying the whole tensor to the device as an integer tensor (FP8 codes), into
+    /// `staging` as [`Self::upload_into`] does.
+    pub fn upload_int_into<const D: usize>(
+        &mut self,
+        staging: Option<Tensor<B, D, Int>>,
+    ) -> Upload<B, D, Int> {
         #[cfg(feature = "cuda")]
         let to_cuda = |t: &Tensor<B, D, Int>| super::cuda::as_cuda_int(t);
         #[cfg(not(feature = "cuda"))]
         let to_cuda = |_: &Tensor<B, D, Int>| ();
         let rows = 0..self.rows();
-        self.upload_as(rows, 0..0, to_cuda)
+        self.upload_as(rows, 0..0, staging, to_cuda)
     }
 
-    /// Starts copying the whole tensor to the device as a float tensor.
-    pub fn upload_all<const D: usize>(&mut self) -> Upload<B, D> {
+    /// Starts copying the whole tensor to the device as a float tensor, into `staging` as
+    /// [`Self::upload_into`] does.
+    pub fn upload_all_into<const D: usize>(
+        &mut self,
+        staging: Option<Tensor<B, D>>,
+    ) -> Upload<B, D> {
         let rows = 0..self.rows();
-        self.upload(rows, 0..0)
+        self.upload_into(rows, 0..0, staging)
     }
 
     fn upload_as<const D: usize, K: TensorKind<B> + BasicOps<B>>(
         &mut self,
         rows: Range<usize>,
         skip: Range<usize>,
+        staging: Option<Tensor<B, D, K>>,
         #[cfg(feature = "cuda")] to_cuda: impl Fn(
             &Tensor<B, D, K>,
         ) -> Result<
@@ -240,7 +268,12 @@ impl<B: Backend> HostTensor<B> {
         let row_bytes = self.row_bytes();
         #[cfg(feature = "cuda")]
         if let Storage::Pinned(buffer) = &mut self.storage {
-            let tensor = Tensor::<B, D, K>::empty(shape.clone(), (&self.device, self.dtype));
+            let tensor = match staging {
+                Some(buffer) if buffer.dims()[..] == shape[..] && buffer.dtype() == self.dtype => {
+                    buffer
+                }
+                _ => Tensor::<B, D, K>::empty(shape.clone(), (&self.device, self.dtype)),
+            };
             let skip = skip.start.clamp(rows.start, rows.end)..skip.end.clamp(rows.start, rows.end);
             let pieces: Vec<(usize, usize, usize)> = [rows.start..skip.start, skip.end..rows.end]
                 .into_iter()
@@ -264,6 +297,8 @@ impl<B: Backend> HostTensor<B> {
             }
         }
         let _ = skip;
+        #[cfg(not(feature = "cuda"))]
+        drop(staging);
         let bytes = match self.host_bytes() {
             Some(all) => all[rows.start * row_bytes..rows.end * row_bytes].to_vec(),
             None => vec![0; rows.len() * row_bytes],
@@ -347,5 +382,35 @@ impl<B: Backend> HostTensor<B> {
                 }
             },
         }
+    }
+}
+
+/// Copies `src` (`[n, …]`) into rows `first_row..first_row + n` of `dst` on the device, in
+/// place and in stream order, whoever else holds `dst`; `false` where this backend cannot (the
+/// caller then uses `slice_assign`).
+pub fn copy_rows_on_device<B: Backend, const D: usize>(
+    dst: &Tensor<B, D>,
+    first_row: usize,
+    src: &Tensor<B, D>,
+) -> bool {
+    #[cfg(feature = "cuda")]
+    {
+        let row_bytes = src.dims()[1..].iter().product::<usize>() * src.dtype().size();
+        let copied = super::cuda::as_cuda(dst).and_then(|d| {
+            super::cuda::as_cuda(src)
+                .and_then(|s| super::cuda::transfer::copy_on_stream(&d, first_row * row_bytes, s))
+        });
+        match copied {
+            Ok(()) => true,
+            Err(e) => {
+                report(&e.to_string());
+                false
+            }
+        }
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = (dst, first_row, src);
+        false
     }
 }

@@ -180,6 +180,41 @@ impl MemoryPlan {
         }
     }
 
+    /// What the plan predicts the GPU holds while the DiT runs, without the VAE: the DiT's
+    /// weights, KV caches and activations in the block stage, the allocator's reserve on them,
+    /// the CUDA context and runtime pools — what `bench --placement` allocates, so the two can
+    /// be compared. `(bytes, the parts)`; `None` for a CPU plan.
+    pub fn dit_stage(&self) -> Option<(u64, Vec<(String, u64)>)> {
+        const DIT_PARTS: [&str; 3] = ["DiT weights", "KV caches", "DiT activations"];
+        const FIXED_PARTS: [&str; 2] = ["CUDA context", "GPU runtime pools"];
+        const RESERVE: &str = "allocator reserve";
+        if self.devices.is_empty() {
+            return None;
+        }
+        let stage = self.stages.iter().find(|s| s.stage.starts_with("4-5"))?;
+        let part = |name: &str| stage.components.get(name).copied().unwrap_or(0);
+        let dit: u64 = DIT_PARTS.iter().map(|n| part(n)).sum();
+        let fixed: u64 = FIXED_PARTS.iter().map(|n| part(n)).sum();
+        let working: u64 = stage
+            .components
+            .iter()
+            .filter(|(n, _)| n.as_str() != RESERVE && !FIXED_PARTS.contains(&n.as_str()))
+            .map(|(_, b)| *b)
+            .sum();
+        // The reserve in proportion to the parts the DiT allocates.
+        let reserve = (part(RESERVE) as f64 * dit as f64 / working.max(1) as f64) as u64;
+        let parts = DIT_PARTS
+            .iter()
+            .chain(&FIXED_PARTS)
+            .map(|n| (n.to_string(), part(n)))
+            .chain(std::iter::once((
+                "allocator reserve (share)".to_string(),
+                reserve,
+            )))
+            .collect();
+        Some((dit + fixed + reserve, parts))
+    }
+
     /// Whether the render can start: it fits and this version can run the placement.
     pub fn can_start(&self) -> bool {
         self.fits && self.strategy_available

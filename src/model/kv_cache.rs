@@ -5,7 +5,7 @@
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::config::{DitConfig, Geometry};
-use crate::kernels::host_tensor::{HostTensor, HostTensorError, Upload};
+use crate::kernels::host_tensor::{HostTensor, HostTensorError, Upload, copy_rows_on_device};
 
 /// Moves a cached tensor out, leaving an empty placeholder that is overwritten right after.
 fn take_tensor<B: Backend>(slot: &mut Tensor<B, 3>) -> Tensor<B, 3> {
@@ -34,6 +34,9 @@ struct Prefetch<B: Backend> {
     values: Upload<B, 3>,
 }
 
+/// A layer window's device buffers: keys, values.
+type WindowBuffers<B> = (Option<Tensor<B, 3>>, Option<Tensor<B, 3>>);
+
 enum RingLayers<B: Backend> {
     Device {
         keys: Vec<Tensor<B, 3>>,
@@ -44,6 +47,9 @@ enum RingLayers<B: Backend> {
         values: Vec<HostTensor<B>>,
         /// The next layer's window, copied while this layer computes.
         ahead: Option<Prefetch<B>>,
+        /// Device buffers the windows are copied into, by layer parity (keys, values): one for
+        /// the layer computing, one for the layer on its way.
+        staging: [WindowBuffers<B>; 2],
     },
 }
 
@@ -128,6 +134,7 @@ impl<B: Backend> RingCache<B> {
                 keys: empty("key")?,
                 values: empty("value")?,
                 ahead: None,
+                staging: Default::default(),
             },
             capacity,
         })
@@ -204,20 +211,34 @@ impl<B: Backend> RingCache<B> {
                 keys: host_keys,
                 values: host_values,
                 ahead,
+                staging,
             } => {
-                let fetch = |host_keys: &mut Vec<HostTensor<B>>,
-                             host_values: &mut Vec<HostTensor<B>>,
-                             layer: usize| {
+                let mut fetch = |host_keys: &mut Vec<HostTensor<B>>,
+                                 host_values: &mut Vec<HostTensor<B>>,
+                                 layer: usize| {
                     // The block's own rows are written on the device right after, so they
                     // need not travel.
                     let window = 0..slot.active_tokens;
                     let own = slot.write_offset..slot.write_offset + tokens;
+                    let (key_buffer, value_buffer) = &mut staging[layer % 2];
+                    let keys = host_keys[layer].upload_into(
+                        window.clone(),
+                        own.clone(),
+                        key_buffer.take(),
+                    );
+                    let values = host_values[layer].upload_into(window, own, value_buffer.take());
+                    // Only asynchronous copies write into a kept buffer; elsewhere keeping one
+                    // would just stop the window from being written in place.
+                    if host_keys[layer].is_pinned() {
+                        *key_buffer = Some(keys.tensor().clone());
+                        *value_buffer = Some(values.tensor().clone());
+                    }
                     Prefetch {
                         layer,
                         slot,
                         tokens,
-                        keys: host_keys[layer].upload(window.clone(), own.clone()),
-                        values: host_values[layer].upload(window, own),
+                        keys,
+                        values,
                     }
                 };
                 let current = match ahead.take() {
@@ -230,8 +251,16 @@ impl<B: Backend> RingCache<B> {
                 }
                 host_keys[layer].write_rows(slot.write_offset, keys.clone());
                 host_values[layer].write_rows(slot.write_offset, values.clone());
-                let k = current.keys.wait().slice_assign(region.clone(), keys);
-                let v = current.values.wait().slice_assign(region, values);
+                let place = |window: Tensor<B, 3>, rows: Tensor<B, 3>| {
+                    // The window is a staging buffer the ring keeps: written in place.
+                    if copy_rows_on_device(&window, slot.write_offset, &rows) {
+                        window
+                    } else {
+                        window.slice_assign(region.clone(), rows)
+                    }
+                };
+                let k = place(current.keys.wait(), keys);
+                let v = place(current.values.wait(), values);
                 (k, v)
             }
         }

@@ -28,6 +28,26 @@ struct ParkedBlock<B: Backend> {
     parameters: Vec<HostTensor<B>>,
 }
 
+/// A device buffer a parameter is copied into, kept for the block two places later (blocks
+/// share their parameters' shapes), so the copies never go through burn's allocator.
+#[derive(Clone)]
+enum Staged<B: Backend> {
+    Vector(Tensor<B, 1>),
+    Matrix(Tensor<B, 2>),
+    Codes(Tensor<B, 2, Int>),
+}
+
+/// The matrix in a staging slot, if it holds one.
+fn matrix<B: Backend>(staged: Option<Staged<B>>) -> Option<Tensor<B, 2>> {
+    match staged {
+        Some(Staged::Matrix(buffer)) => Some(buffer),
+        _ => None,
+    }
+}
+
+/// One staging buffer per parameter of a block, in visiting order.
+type Staging<B> = Vec<Option<Staged<B>>>;
+
 /// A block on its way to the device.
 pub struct PendingBlock<B: Backend> {
     block: DitBlock<B>,
@@ -85,33 +105,59 @@ impl<B: Backend> ParkedBlock<B> {
         }
     }
 
-    fn upload(&mut self) -> PendingBlock<B> {
+    /// Starts copying the block in, into the buffers of `staging` (which keeps the ones used).
+    fn upload(&mut self, staging: &mut Staging<B>) -> PendingBlock<B> {
         let mut block = self.skeleton.clone();
         let mut copies = Vec::with_capacity(self.parameters.len());
-        let mut parameters = self.parameters.iter_mut();
+        staging.resize(self.parameters.len(), None);
+        let mut parameters = self.parameters.iter_mut().zip(staging.iter_mut());
         block.for_each_tensor(&mut |slot| {
             // The skeleton was visited in this same order when it was parked.
-            let Some(host) = parameters.next() else {
+            let Some((host, buffer)) = parameters.next() else {
                 return;
             };
+            let reused = buffer.take();
+            // Only asynchronous copies write into a kept buffer.
+            let keep = host.is_pinned();
             match slot {
                 ParameterSlot::Vector(t) => {
-                    let (tensor, copy) = host.upload_all::<1>().into_parts();
+                    let reuse = match reused {
+                        Some(Staged::Vector(b)) => Some(b),
+                        _ => None,
+                    };
+                    let (tensor, copy) = host.upload_all_into::<1>(reuse).into_parts();
+                    if keep {
+                        *buffer = Some(Staged::Vector(tensor.clone()));
+                    }
                     *t = tensor;
                     copies.push(copy);
                 }
                 ParameterSlot::Matrix(t) => {
-                    let (tensor, copy) = host.upload_all::<2>().into_parts();
+                    let (tensor, copy) = host.upload_all_into::<2>(matrix(reused)).into_parts();
+                    if keep {
+                        *buffer = Some(Staged::Matrix(tensor.clone()));
+                    }
                     *t = tensor;
                     copies.push(copy);
                 }
                 ParameterSlot::Transposed(t) => {
-                    let (tensor, copy) = host.upload_all::<2>().into_parts();
+                    // Parked as `[out, in]`: staged so, used transposed.
+                    let (tensor, copy) = host.upload_all_into::<2>(matrix(reused)).into_parts();
+                    if keep {
+                        *buffer = Some(Staged::Matrix(tensor.clone()));
+                    }
                     *t = tensor.transpose();
                     copies.push(copy);
                 }
                 ParameterSlot::Codes(t) => {
-                    let (tensor, copy) = host.upload_int::<2>().into_parts();
+                    let reuse = match reused {
+                        Some(Staged::Codes(b)) => Some(b),
+                        _ => None,
+                    };
+                    let (tensor, copy) = host.upload_int_into::<2>(reuse).into_parts();
+                    if keep {
+                        *buffer = Some(Staged::Codes(tensor.clone()));
+                    }
                     *t = tensor;
                     copies.push(copy);
                 }
@@ -125,9 +171,16 @@ impl<B: Backend> ParkedBlock<B> {
     }
 }
 
+/// The parked blocks and the two sets of staging buffers they alternate between (one for the
+/// block computing, one for the block on its way).
+struct Parked<B: Backend> {
+    blocks: Vec<ParkedBlock<B>>,
+    staging: [Staging<B>; 2],
+}
+
 /// All blocks of a DiT in host RAM.
 pub struct ParkedBlocks<B: Backend> {
-    blocks: Mutex<Vec<ParkedBlock<B>>>,
+    blocks: Mutex<Parked<B>>,
     count: usize,
     bytes: usize,
 }
@@ -154,7 +207,10 @@ impl<B: Backend> ParkedBlocks<B> {
         Ok(Self {
             count: parked.len(),
             bytes,
-            blocks: Mutex::new(parked),
+            blocks: Mutex::new(Parked {
+                blocks: parked,
+                staging: Default::default(),
+            }),
         })
     }
 
@@ -176,17 +232,22 @@ impl<B: Backend> ParkedBlocks<B> {
     pub fn fold<T>(&self, mut state: T, mut each: impl FnMut(usize, &DitBlock<B>, T) -> T) -> T {
         // A panic in an earlier call (an out-of-memory the engine caught) leaves the blocks
         // as they were: the host copies are never modified after parking.
-        let mut blocks = self
+        let mut parked = self
             .blocks
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut next = blocks.first_mut().map(ParkedBlock::upload);
+        let Parked { blocks, staging } = &mut *parked;
+        // Block `i` copies into staging set `i % 2`, which block `i − 2` used: its kernels are
+        // enqueued by then, and every copy waits for what is enqueued.
+        let mut next = blocks.first_mut().map(|b| b.upload(&mut staging[0]));
         for index in 0..blocks.len() {
             let Some(current) = next.take() else {
                 break;
             };
             let current = current.wait();
-            next = blocks.get_mut(index + 1).map(ParkedBlock::upload);
+            next = blocks
+                .get_mut(index + 1)
+                .map(|b| b.upload(&mut staging[(index + 1) % 2]));
             state = each(index, &current, state);
         }
         state

@@ -82,6 +82,12 @@ unsafe impl Send for Download {}
 /// own buffer is next written (a render writes each of its hundreds of buffers once per call).
 static DOWNLOADS: Mutex<VecDeque<Download>> = Mutex::new(VecDeque::new());
 
+/// Downloads whose source tensors may be held at once. The host enqueues work far ahead of the
+/// GPU, so without a bound it would hold a whole call's worth of sources (gigabytes at 14B
+/// sizes); past it the host waits for the oldest copy (one layer of a step-batched call; the
+/// GPU keeps the work already enqueued).
+const MAX_DOWNLOADS_IN_FLIGHT: usize = 8;
+
 fn downloads() -> std::sync::MutexGuard<'static, VecDeque<Download>> {
     // The queue holds whole entries only: a panic elsewhere cannot leave one half-made.
     DOWNLOADS
@@ -221,10 +227,20 @@ impl PinnedBuffer {
                 .result()?;
         }
         let event = record_on(copy)?;
-        downloads().push_back(Download {
+        let mut queue = downloads();
+        queue.push_back(Download {
             event,
             _source: src,
         });
+        while queue.len() > MAX_DOWNLOADS_IN_FLIGHT {
+            if let Some(oldest) = queue.pop_front() {
+                // SAFETY: the event is alive until destroyed here, once.
+                unsafe {
+                    event::synchronize(oldest.event)?;
+                    event::destroy(oldest.event)?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -262,4 +278,35 @@ impl Drop for PinnedBuffer {
         // SAFETY: allocated by `malloc_host`, freed once, no copy in flight.
         let _ = unsafe { cudarc::driver::result::free_host(self.ptr as *mut _) };
     }
+}
+
+/// Copies `src` into `dst` at byte `offset` on the tensors' own stream (after the kernels that
+/// make `src`, before any later one that reads `dst`).
+pub fn copy_on_stream(dst: &CudaTensor, offset: usize, src: CudaTensor) -> Result<(), KernelError> {
+    let src = dense(src);
+    let bytes = src.meta.shape.num_elements() * src.dtype.size();
+    let dst_bytes = dst.meta.shape.num_elements() * dst.dtype.size();
+    if !dst.is_contiguous() || offset + bytes > dst_bytes || src.dtype != dst.dtype {
+        return Err(KernelError::Unsupported(format!(
+            "a {bytes}-byte copy at {offset} into a {dst_bytes}-byte tensor"
+        )));
+    }
+    DeviceContext::get(dst.device.index)?.make_current()?;
+    let target = raw_buffer(dst)?;
+    let source = raw_buffer(&src)?;
+    if target.stream != source.stream {
+        return Err(KernelError::Unsupported("tensors on two streams".into()));
+    }
+    // SAFETY: both ranges lie inside live tensors; on their shared stream the copy runs after
+    // the work that made `src` and before any later reuse of either buffer.
+    unsafe {
+        sys::cuMemcpyDtoDAsync_v2(
+            target.address + offset as u64,
+            source.address,
+            bytes,
+            target.stream,
+        )
+        .result()?;
+    }
+    Ok(())
 }
