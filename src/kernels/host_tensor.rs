@@ -1,5 +1,5 @@
-//! Tensors parked in host RAM for one backend: what the placements that keep KV caches off the
-//! GPU hold there. On burn-cuda the bytes are page-locked and every copy runs on a copy stream
+//! Tensors parked in host RAM for one backend: what the placements that keep KV caches or DiT
+//! blocks off the GPU hold there. On burn-cuda the bytes are page-locked and every copy runs on a copy stream
 //! that overlaps the compute stream (`cuda::transfer`); elsewhere they are plain memory copied
 //! by burn itself. When a GPU copy fails it is reported once and done the plain way instead,
 //! so a render never depends on the fast path to be right.
@@ -299,10 +299,7 @@ impl<B: Backend> HostTensor<B> {
         let _ = skip;
         #[cfg(not(feature = "cuda"))]
         drop(staging);
-        let bytes = match self.host_bytes() {
-            Some(all) => all[rows.start * row_bytes..rows.end * row_bytes].to_vec(),
-            None => vec![0; rows.len() * row_bytes],
-        };
+        let bytes = self.host_bytes()[rows.start * row_bytes..rows.end * row_bytes].to_vec();
         let data = TensorData::from_bytes_vec(bytes, shape, self.dtype);
         Upload {
             tensor: Tensor::from_data(data, (&self.device, self.dtype)),
@@ -318,9 +315,7 @@ impl<B: Backend> HostTensor<B> {
         let device = tensor.device();
         let data = tensor.into_data();
         let mut host = Self::zeros(data.shape.to_vec(), data.dtype, &device, what)?;
-        if let Some(all) = host.host_bytes_mut() {
-            all.copy_from_slice(data.as_bytes());
-        }
+        host.host_bytes_mut().copy_from_slice(data.as_bytes());
         Ok(host)
     }
 
@@ -350,37 +345,30 @@ impl<B: Backend> HostTensor<B> {
         }
         let data = tensor.into_data();
         let source = data.as_bytes();
-        if let Some(all) = self.host_bytes_mut() {
-            all[offset..offset + source.len()].copy_from_slice(source);
+        self.host_bytes_mut()[offset..offset + source.len()].copy_from_slice(source);
+    }
+
+    /// The bytes on the CPU, once every copy has finished. A GPU that cannot even finish its
+    /// copies has failed for every other operation too: that ends the render as burn-cuda's
+    /// own failures do, with a panic the engine reports (handing on zeros would make a wrong
+    /// video without a word).
+    fn host_bytes(&mut self) -> &[u8] {
+        match &mut self.storage {
+            Storage::Plain(bytes) => bytes,
+            #[cfg(feature = "cuda")]
+            Storage::Pinned(buffer) => buffer
+                .bytes()
+                .unwrap_or_else(|e| panic!("the GPU failed with host copies in flight: {e}")),
         }
     }
 
-    /// The bytes on the CPU (after every copy has finished).
-    fn host_bytes(&mut self) -> Option<&[u8]> {
+    fn host_bytes_mut(&mut self) -> &mut [u8] {
         match &mut self.storage {
-            Storage::Plain(bytes) => Some(bytes),
+            Storage::Plain(bytes) => bytes,
             #[cfg(feature = "cuda")]
-            Storage::Pinned(buffer) => match buffer.bytes() {
-                Ok(bytes) => Some(bytes),
-                Err(e) => {
-                    report(&e.to_string());
-                    None
-                }
-            },
-        }
-    }
-
-    fn host_bytes_mut(&mut self) -> Option<&mut [u8]> {
-        match &mut self.storage {
-            Storage::Plain(bytes) => Some(bytes),
-            #[cfg(feature = "cuda")]
-            Storage::Pinned(buffer) => match buffer.bytes_mut() {
-                Ok(bytes) => Some(bytes),
-                Err(e) => {
-                    report(&e.to_string());
-                    None
-                }
-            },
+            Storage::Pinned(buffer) => buffer
+                .bytes_mut()
+                .unwrap_or_else(|e| panic!("the GPU failed with host copies in flight: {e}")),
         }
     }
 }
