@@ -72,13 +72,22 @@ fn render_frames_with(request: &RenderRequest, stream_layers: bool) -> (Vec<f32>
     let models =
         demo_models_with::<B>(&device, false, stream_layers).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(models.dit.streams_layers(), stream_layers);
+    render_with(&models, request, &device)
+}
+
+/// The frames of `request` rendered with `models` (seed 11), and each chunk's first frame.
+fn render_with(
+    models: &avatar_studio::pipeline::Models<B>,
+    request: &RenderRequest,
+    device: &burn::tensor::Device<B>,
+) -> (Vec<f32>, Vec<u64>) {
     let mut hooks = Frames::default();
     let outcome = render(
-        &models,
+        models,
         request,
         &mut SeededRandomness { seed: 11 },
         &mut hooks,
-        &device,
+        device,
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(outcome.frames_delivered, outcome.shape.frames);
@@ -164,21 +173,7 @@ fn released_encoders_come_back_for_the_next_render() {
     // the frames do not change, and the encoders load again for the next render.
     let device = Default::default();
     let models = demo_models_with::<B>(&device, false, false).unwrap_or_else(|e| panic!("{e}"));
-    let run = |request: &RenderRequest| {
-        let mut hooks = Frames::default();
-        render(
-            &models,
-            request,
-            &mut SeededRandomness { seed: 11 },
-            &mut hooks,
-            &device,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        Tensor::cat(hooks.chunks, 1)
-            .into_data()
-            .to_vec::<f32>()
-            .unwrap_or_else(|e| panic!("{e:?}"))
-    };
+    let run = |request: &RenderRequest| render_with(&models, request, &device).0;
     let kept = run(&request(1, 2, false));
     assert!(models.encoders_loaded());
     let mut releasing = request(1, 2, false);

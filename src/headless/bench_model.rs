@@ -180,24 +180,29 @@ pub fn run<B: Backend>(
         Distribution::Normal(0.0, 1.0),
         device,
     );
-    let mut call = time(
-        &format!("forward{}_{queries}:{keys}{suffix}", config.num_layers),
-        layer_flops * config.num_layers as f64,
-        iters.min(5),
-        &|| {
-            let input = StreamInput {
-                latents: latents.clone(),
-                timestep: 500.0,
-                cond_states: cond_states.clone(),
-                audio: audio.clone(),
-                current_start,
-                ref_offset: 10,
-            };
-            let _ = model.forward_block(input, &mut ring_cache.borrow_mut(), &cache.cond, &text);
-        },
-    );
-    call.output_fps = Some(FRAMES_PER_FOUR_CALLS / (4.0 * call.ms * 1e-3));
-    print(&call);
+    // The 40-layer call with `ring`, under `name`.
+    let time_call = |name: String, ring: &RefCell<RingCache<B>>| {
+        let mut call = time(
+            &name,
+            layer_flops * config.num_layers as f64,
+            iters.min(5),
+            &|| {
+                let input = StreamInput {
+                    latents: latents.clone(),
+                    timestep: 500.0,
+                    cond_states: cond_states.clone(),
+                    audio: audio.clone(),
+                    current_start,
+                    ref_offset: 10,
+                };
+                let _ = model.forward_block(input, &mut ring.borrow_mut(), &cache.cond, &text);
+            },
+        );
+        call.output_fps = Some(FRAMES_PER_FOUR_CALLS / (4.0 * call.ms * 1e-3));
+        call
+    };
+    let name = format!("forward{}_{queries}:{keys}{suffix}", config.num_layers);
+    print(&time_call(name.clone(), &ring_cache));
     drop(ring_cache);
 
     // The same call with the ring in host RAM (the `kv-host` placements): every layer's window
@@ -217,26 +222,7 @@ pub fn run<B: Backend>(
     };
     let element_bytes = <B::FloatElem as burn::tensor::Element>::dtype().size();
     let copied_in = (2 * (ring - queries) * config.dim * element_bytes * config.num_layers) as f64;
-    let mut call = time(
-        &format!(
-            "forward{}_{queries}:{keys}{suffix}_kv_host",
-            config.num_layers
-        ),
-        layer_flops * config.num_layers as f64,
-        iters.min(5),
-        &|| {
-            let input = StreamInput {
-                latents: latents.clone(),
-                timestep: 500.0,
-                cond_states: cond_states.clone(),
-                audio: audio.clone(),
-                current_start,
-                ref_offset: 10,
-            };
-            let _ = model.forward_block(input, &mut host_ring.borrow_mut(), &cache.cond, &text);
-        },
-    );
-    call.output_fps = Some(FRAMES_PER_FOUR_CALLS / (4.0 * call.ms * 1e-3));
+    let mut call = time_call(format!("{name}_kv_host"), &host_ring);
     call.host_to_device_gb = Some(copied_in / 1e9);
     print(&call);
 }

@@ -346,21 +346,17 @@ impl<B: Backend> KvCache<B> {
         steps: usize,
         device: &B::Device,
     ) -> Self {
-        let heads = config.num_heads;
-        let head_dim = config.head_dim();
         let ring = clip_latent_frames * geometry.frame_tokens;
-        Self {
-            steps: (0..steps)
-                .map(|_| RingCache::new(config.num_layers, ring, heads, head_dim, device))
+        let layers = config.num_layers;
+        let (heads, head_dim) = (config.num_heads, config.head_dim());
+        Self::with_rings(
+            config,
+            geometry,
+            (0..steps)
+                .map(|_| RingCache::new(layers, ring, heads, head_dim, device))
                 .collect(),
-            cond: CondCache::new(
-                config.num_layers,
-                geometry.cond_tokens,
-                heads,
-                head_dim,
-                device,
-            ),
-        }
+            device,
+        )
     }
 
     /// As [`Self::new`], with the step rings where `placement` says (the cond cache, read by
@@ -382,20 +378,31 @@ impl<B: Backend> KvCache<B> {
                 device,
             ));
         }
-        let heads = config.num_heads;
-        let head_dim = config.head_dim();
         let ring = clip_latent_frames * geometry.frame_tokens;
-        Ok(Self {
-            steps: (0..steps)
-                .map(|_| RingCache::on_host(config.num_layers, ring, heads, head_dim, device))
-                .collect::<Result<_, _>>()?,
+        let layers = config.num_layers;
+        let (heads, head_dim) = (config.num_heads, config.head_dim());
+        let rings = (0..steps)
+            .map(|_| RingCache::on_host(layers, ring, heads, head_dim, device))
+            .collect::<Result<_, _>>()?;
+        Ok(Self::with_rings(config, geometry, rings, device))
+    }
+
+    /// The step rings given, and the cond cache of exactly the ref + motion token count.
+    fn with_rings(
+        config: &DitConfig,
+        geometry: &Geometry,
+        steps: Vec<RingCache<B>>,
+        device: &B::Device,
+    ) -> Self {
+        Self {
+            steps,
             cond: CondCache::new(
                 config.num_layers,
                 geometry.cond_tokens,
-                heads,
-                head_dim,
+                config.num_heads,
+                config.head_dim(),
                 device,
             ),
-        })
+        }
     }
 }
