@@ -165,6 +165,11 @@ pub struct GenerateArgs {
     /// weights, for trying the whole path without the download.
     #[arg(long)]
     pub demo: bool,
+    /// Random weights at the released 14B sizes, drawn on the GPU: a whole render's real
+    /// memory and speed without the download (the video is noise). For `plan` checks and
+    /// benchmarks.
+    #[arg(long = "random-weights", conflicts_with_all = ["model", "demo", "lora"])]
+    pub random_weights: bool,
     /// Encoder sizes as JSON `{"t5": {...}, "vae": {...}}`, for folders whose encoders are not
     /// the released umT5-XXL and Wan 2.1 VAE.
     #[arg(long, value_name = "FILE")]

@@ -6,6 +6,7 @@
 //! pause holds the render at a block boundary until resumed.
 
 pub mod device;
+pub mod device_faults;
 pub mod events;
 pub mod job;
 pub mod output;
@@ -15,7 +16,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use events::{Command, DeviceInfo, Event, JobId, JobPlan};
+pub use events::{Command, DeviceInfo, Event, JobId, JobPlan, PeakMemory};
 pub use job::{Job, OutputTarget};
 
 /// A running engine. Dropping it cancels the running job and ends the worker.

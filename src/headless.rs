@@ -55,7 +55,7 @@ pub fn generate(args: &GenerateArgs) -> ExitCode {
     if let Err(message) = args.compat.check() {
         return bad_input(message);
     }
-    let model = match model_spec(args) {
+    let model = match model_spec(args, settings.fp8) {
         Ok(model) => model,
         Err(message) => return bad_input(message),
     };
@@ -92,7 +92,11 @@ fn check_target(target: &OutputTarget) -> Result<(), crate::media::MediaError> {
     }
 }
 
-fn model_spec(args: &GenerateArgs) -> Result<ModelSpec, String> {
+/// The models `args` name; `fp8` is the resolved settings' (a preset may ask for it too).
+fn model_spec(args: &GenerateArgs, fp8: bool) -> Result<ModelSpec, String> {
+    if args.random_weights {
+        return Ok(ModelSpec::random_released(fp8));
+    }
     let Some(folder) = &args.model else {
         if args.lora.is_some() {
             return Err("--lora needs --model (the checkpoint folder it adapts)".into());
@@ -113,7 +117,7 @@ fn model_spec(args: &GenerateArgs) -> Result<ModelSpec, String> {
             lora: args.lora.clone(),
         },
         encoders: args.encoders.clone(),
-        fp8: args.settings.fp8,
+        fp8,
         stream_layers: false,
     })
 }
@@ -370,17 +374,26 @@ impl View {
                 frames,
                 clips,
                 seconds,
+                frames_per_second,
+                peak_memory,
                 ..
             } => {
                 self.finish_bar();
                 let place = output
                     .as_ref()
                     .map_or("(no file)".to_string(), |p| p.display().to_string());
-                self.line(&format!(
+                let mut line = format!(
                     "done: {place}: {frames} frames, {clips} clip{} in {}",
                     if *clips == 1 { "" } else { "s" },
                     human_seconds(*seconds)
-                ));
+                );
+                if let Some(fps) = frames_per_second {
+                    line.push_str(&format!(", {fps:.2} frames/s from the first step"));
+                }
+                if let Some(peak) = peak_memory {
+                    line.push_str(&format!("; {}", peak.describe()));
+                }
+                self.line(&line);
             }
             Event::Cancelled {
                 output,

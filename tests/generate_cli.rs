@@ -174,7 +174,26 @@ fn json_events_and_reference_flag_spellings() {
     let finished = events.last().expect("events");
     assert_eq!(finished["event"], "finished");
     assert_eq!(finished["frames"], 24 - 3);
+    assert!(
+        finished["frames_per_second"]
+            .as_f64()
+            .is_some_and(|f| f > 0.0)
+    );
+    // No GPU here, so no reading of what the render held.
+    assert!(finished["peak_memory"].is_null());
     assert_eq!(frame_count(&out_file), 21);
+}
+
+#[test]
+fn random_weights_exclude_a_model_folder_and_the_demo() {
+    for other in [["--demo", ""], ["--model", "/nowhere"]] {
+        let mut args = vec!["generate", "--random-weights"];
+        args.extend(other.iter().filter(|a| !a.is_empty()));
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--random-weights"), "{stderr}");
+    }
 }
 
 #[test]

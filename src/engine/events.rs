@@ -65,6 +65,36 @@ fn memory_plan_json<S: serde::Serializer>(
     serde::Serialize::serialize(&plan.to_json(), serializer)
 }
 
+/// The high-water mark of a job's GPU memory: NVML readings taken at every stage boundary and
+/// between blocks (the allocator keeps what a block used, so a reading after it sees it).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PeakMemory {
+    pub gpu: u32,
+    pub bytes: u64,
+    /// The plan's predicted peak for this GPU.
+    pub predicted: u64,
+    /// The driver did not say what this process holds (as in some containers): `bytes` is the
+    /// whole GPU's use, other programs included.
+    pub whole_gpu: bool,
+}
+
+impl PeakMemory {
+    /// One line: "peak 15.83 GB on cuda:0 (plan: 19.60 GB)".
+    pub fn describe(&self) -> String {
+        format!(
+            "peak {:.2} GB on cuda:{} ({}plan: {:.2} GB)",
+            self.bytes as f64 / 1e9,
+            self.gpu,
+            if self.whole_gpu {
+                "the whole GPU's use; "
+            } else {
+                ""
+            },
+            self.predicted as f64 / 1e9
+        )
+    }
+}
+
 /// Everything the engine reports.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -126,6 +156,11 @@ pub enum Event {
         frames: u64,
         clips: usize,
         seconds: f64,
+        /// Output frames per second from the first denoising step to the last frame (model
+        /// loading and the encoders left out).
+        frames_per_second: Option<f64>,
+        /// The most GPU memory the job was seen holding, beside the plan's prediction.
+        peak_memory: Option<PeakMemory>,
     },
     /// Stopped on request; `output` holds what was made (playable), if anything was.
     Cancelled {
@@ -192,9 +227,12 @@ impl Event {
                 frames,
                 clips,
                 seconds,
+                frames_per_second,
+                peak_memory,
             } => json!({
                 "event": "finished", "job": job, "output": output, "frames": frames,
-                "clips": clips, "seconds": seconds,
+                "clips": clips, "seconds": seconds, "frames_per_second": frames_per_second,
+                "peak_memory": peak_memory,
             }),
             Self::Cancelled {
                 job,

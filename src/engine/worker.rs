@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use burn::tensor::backend::Backend;
 
 use super::device::{ResolvedDevice, resolve};
-use super::events::{Command, DeviceInfo, Event, JobId, JobPlan};
+use super::device_faults;
+use super::events::{Command, DeviceInfo, Event, JobId, JobPlan, PeakMemory};
 use super::job::Job;
 use super::output::JobOutput;
 use crate::media::soundtrack::{Soundtrack, samples_for_frames};
@@ -19,9 +20,10 @@ use crate::memory::{Hardware, plan_request};
 use crate::model::KvPlacement;
 use crate::pipeline::demo::DEMO_LABEL;
 use crate::pipeline::frames::video_to_frames;
+use crate::pipeline::models::RANDOM_LABEL;
 use crate::pipeline::{
-    DecodeMode, Flow, FrameChunk, ModelSpec, Models, PipelineError, RenderHooks, RenderRequest,
-    SeededRandomness, Stage, render,
+    DecodeMode, Flow, FrameChunk, ModelOrigin, ModelSpec, Models, PipelineError, RenderHooks,
+    RenderRequest, SeededRandomness, Stage, render,
 };
 use crate::settings::Seed;
 
@@ -54,6 +56,12 @@ pub(super) struct Control {
     budget: Option<VramBudget>,
     /// Why the running job must stop: it went past its budget.
     over_budget: Option<String>,
+    /// The running GPU job's memory high-water mark, raised at every reading.
+    peak: Option<PeakMemory>,
+    /// A failure on the backend's device threads during the running job.
+    device_fault: Option<String>,
+    /// The running job's plan, for the messages that end it.
+    plan_line: String,
 }
 
 /// A VRAM budget on one GPU, and what the plan predicted under it.
@@ -62,6 +70,29 @@ pub struct VramBudget {
     pub gpu: u32,
     pub bytes: u64,
     pub predicted: u64,
+}
+
+/// Why a job ends after a failure on the backend's device threads, with the plan it ran under.
+fn device_fault_message(fault: &str, plan_line: &str) -> String {
+    format!(
+        "{}; it ran under {plan_line}; the models were unloaded and the next render starts \
+         fresh (lower the size, use --fp8 or set --vram-budget to plan with more room)",
+        device_faults::describe(fault)
+    )
+}
+
+/// Raises `peak` to what its GPU holds now: this process's share when the driver reports it,
+/// else the whole GPU's use.
+pub fn raise_peak(peak: &mut PeakMemory, gpus: &[GpuMemory]) {
+    let Some(gpu) = gpus.iter().find(|g| g.index == peak.gpu) else {
+        return;
+    };
+    let (bytes, whole_gpu) = match gpu.this_process {
+        Some(bytes) => (bytes, false),
+        None => (gpu.used, true),
+    };
+    peak.whole_gpu |= whole_gpu;
+    peak.bytes = peak.bytes.max(bytes);
 }
 
 /// The reason to stop when this process holds more of `budget.gpu` than the budget allows.
@@ -175,8 +206,19 @@ impl Control {
         }
     }
 
+    /// A failure on the backend's device threads since the job started, once one happened.
+    fn poll_device_fault(&mut self) -> Option<String> {
+        if self.device_fault.is_none() {
+            self.device_fault = device_faults::take();
+        }
+        self.device_fault.clone()
+    }
+
     /// Between blocks: applies waiting commands, and holds while paused.
     fn checkpoint(&mut self, running: JobId) -> Flow {
+        if self.poll_device_fault().is_some() {
+            return Flow::Stop;
+        }
         if self.budget.is_some() {
             self.report_memory(false);
         }
@@ -240,6 +282,9 @@ impl Control {
         if let Some(nvml) = &self.nvml {
             match read_once(nvml) {
                 Ok(gpus) => {
+                    if let Some(peak) = &mut self.peak {
+                        raise_peak(peak, &gpus);
+                    }
                     if let Some(budget) = &self.budget
                         && self.over_budget.is_none()
                     {
@@ -273,6 +318,9 @@ impl Worker {
                 last_memory: None,
                 budget: None,
                 over_budget: None,
+                peak: None,
+                device_fault: None,
+                plan_line: String::new(),
             },
             models: ModelCache::default(),
         }
@@ -388,14 +436,24 @@ impl Worker {
             self.control.send(failed(id, &error, None));
             return;
         }
-        if job.model.origin.is_demo() {
-            self.control.send(Event::Notice {
-                job: id,
-                message: format!(
-                    "rendering with the {DEMO_LABEL}: a tiny model with random weights, so the \
-                     video is noise; point --model at the Wan2.2-S2V-14B folder for real output"
-                ),
-            });
+        // A failure left over from an earlier job is not this one's.
+        device_faults::watch();
+        let _ = device_faults::take();
+        self.control.device_fault = None;
+        self.control.plan_line = plan_line.clone();
+        let noise = match &job.model.origin {
+            ModelOrigin::Demo { .. } => Some(format!(
+                "rendering with the {DEMO_LABEL}: a tiny model with random weights, so the video \
+                 is noise; point --model at the Wan2.2-S2V-14B folder for real output"
+            )),
+            ModelOrigin::Random { .. } => Some(format!(
+                "rendering with {RANDOM_LABEL} at the released 14B sizes, drawn on the device: \
+                 the memory and speed are a real render's, the video is noise"
+            )),
+            ModelOrigin::Checkpoint { .. } => None,
+        };
+        if let Some(message) = noise {
+            self.control.send(Event::Notice { job: id, message });
         }
         // A panic inside a backend (burn-cuda reports out-of-memory that way) must not take the
         // engine down: the job fails with the plan it ran under, the models it may have left
@@ -414,6 +472,13 @@ impl Worker {
             ResolvedDevice::Cuda(index) => {
                 self.prepare_kernel_caches(id);
                 self.control.over_budget = None;
+                self.control.peak = Some(PeakMemory {
+                    gpu: index,
+                    bytes: 0,
+                    predicted,
+                    whole_gpu: false,
+                });
+                self.control.report_memory(true);
                 self.control.budget = settings.vram_budget_gb.map(|gb| VramBudget {
                     gpu: index,
                     bytes: (gb * 1e9) as u64,
@@ -438,6 +503,11 @@ impl Worker {
         }));
         self.control.budget = None;
         self.control.over_budget = None;
+        self.control.peak = None;
+        if self.control.device_fault.take().is_some() {
+            // The backend's state after a failed task is unknown: the next job loads afresh.
+            self.models = ModelCache::default();
+        }
         if let Err(panic) = outcome {
             let message = panic
                 .downcast_ref::<String>()
@@ -586,8 +656,8 @@ fn run_loaded<B: Backend>(
         .frames_in_file(clips, settings.audio_sync);
     let title = models
         .origin
-        .is_demo()
-        .then(|| format!("Avatar Studio ({DEMO_LABEL})"));
+        .noise_label()
+        .map(|label| format!("Avatar Studio ({label})"));
     let output = JobOutput::new(
         job.output.clone(),
         job.inputs.portrait.width(),
@@ -616,6 +686,7 @@ fn run_loaded<B: Backend>(
     );
     let output = hooks.output.take();
     let clips_complete = hooks.clips_complete;
+    let render_started = hooks.render_started;
     let frames = output
         .as_ref()
         .map_or(hooks.frames_out, |o| o.frames_written());
@@ -629,7 +700,14 @@ fn run_loaded<B: Backend>(
                     return;
                 }
             };
-            if let Some(reason) = control.over_budget.take().filter(|_| outcome.stopped) {
+            if let Some(fault) = control.device_fault.clone().filter(|_| outcome.stopped) {
+                control.send(Event::Failed {
+                    job: id,
+                    error: device_fault_message(&fault, &control.plan_line),
+                    bad_input: false,
+                    output: path,
+                });
+            } else if let Some(reason) = control.over_budget.take().filter(|_| outcome.stopped) {
                 control.send(Event::Failed {
                     job: id,
                     error: format!("stopped: {reason}"),
@@ -644,12 +722,16 @@ fn run_loaded<B: Backend>(
                     clips: clips_complete,
                 });
             } else {
+                control.report_memory(true);
                 control.send(Event::Finished {
                     job: id,
                     output: path,
                     frames,
                     clips: clips_complete,
                     seconds: outcome.seconds,
+                    frames_per_second: render_started
+                        .map(|start| frames as f64 / start.elapsed().as_secs_f64().max(1e-9)),
+                    peak_memory: control.peak.filter(|p| p.bytes > 0),
                 });
             }
         }
@@ -707,13 +789,22 @@ impl<B: Backend> RenderHooks<B> for EngineHooks<'_> {
             eta_seconds,
             frames_per_second,
         });
-        if stage == Stage::Rendering {
-            self.control.report_memory(false);
-        }
+        // Every stage boundary is read (the end of one is its high-water mark: the allocator
+        // keeps what it used); blocks at most every MEMORY_INTERVAL.
+        self.control
+            .report_memory(stage != Stage::Rendering && done == total);
     }
 
     fn frames(&mut self, chunk: FrameChunk<B>) -> Result<(), PipelineError> {
         let frames = video_to_frames(chunk.video);
+        // Reading the frames waited for every task that made them: a failure among those has
+        // been noted by now, and these frames are not written.
+        if let Some(fault) = self.control.poll_device_fault() {
+            return Err(PipelineError::DeviceFault(device_fault_message(
+                &fault,
+                &self.control.plan_line,
+            )));
+        }
         if let Some(output) = self.output.as_mut() {
             output.write(&frames)?;
         }

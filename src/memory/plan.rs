@@ -198,7 +198,11 @@ impl MemoryPlan {
         let working: u64 = stage
             .components
             .iter()
-            .filter(|(n, _)| n.as_str() != RESERVE && !FIXED_PARTS.contains(&n.as_str()))
+            .filter(|(n, _)| {
+                n.as_str() != RESERVE
+                    && n.as_str() != super::planner::CARRY_OVER
+                    && !FIXED_PARTS.contains(&n.as_str())
+            })
             .map(|(_, b)| *b)
             .sum();
         // The reserve in proportion to the parts the DiT allocates.

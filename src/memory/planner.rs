@@ -89,6 +89,23 @@ const CUDA_CONTEXT_BYTES: u64 = 600_000_000;
 const GPU_RUNTIME_BYTES: u64 = 1_300_000_000;
 /// burn's memory pools keep freed pages for reuse; share of the working set they add.
 const ALLOCATOR_SLACK: f64 = 0.02;
+/// What the allocator still holds in the clip loop from the stages before it, beyond what they
+/// left alive: the pages of the reference encode (73 frames through the VAE encoder) that share
+/// room with the latents it made, and the loading's part-used pages.
+pub(crate) const CARRY_OVER: &str = "allocator carry-over";
+
+fn add_carry_over(parts: &mut Parts, vae_encode: u64) {
+    let weights: u64 = parts
+        .iter()
+        .filter(|(name, _)| name.ends_with("weights"))
+        .map(|(_, bytes)| *bytes)
+        .sum();
+    parts.insert(
+        CARRY_OVER.into(),
+        vae_encode + (weights as f64 * LOADING_CARRY_OVER) as u64,
+    );
+}
+
 /// What a DiT call really holds on the GPU over the live tensors counted below: temporaries of
 /// unfused burn ops, FP8 copies of activations, and pool pages the churn of a call leaves
 /// reserved. Fitted with `bench --placement` on an H100 at 14B sizes, together with the 2 %
@@ -97,6 +114,13 @@ const ALLOCATOR_SLACK: f64 = 0.02;
 /// NVML (`docs/memory-placements.md`). With the earlier flat 8 % and no such factor, the
 /// step-batched host-RAM placements held 45 % more than predicted.
 const GPU_ACTIVATION_CHURN: f64 = 3.3;
+/// Share of the weights on the GPU that stays reserved beyond them: pages the loading's
+/// conversions (FP8 codes, transposes, blocks on their way to host RAM) left holding a weight
+/// beside free room the allocator cannot hand back. With [`add_carry_over`]'s reference-encode
+/// term, fitted on an H100 at 14B sizes over three whole renders at 704×384 (layer streaming
+/// with host KV caches and FP8, kv-host in bf16, resident FP8), which held 2.0, 4.2 and over
+/// 3.2 GB more than the stage's own parts.
+const LOADING_CARRY_OVER: f64 = 0.05;
 /// The process itself on the host: binary, decoded inputs, encoder queues.
 const HOST_BASE_BYTES: u64 = 1_000_000_000;
 /// Audio length assumed when the plan is made without an audio file.
@@ -511,6 +535,9 @@ fn evaluate(r: &PlanRequest, placement: Placement, releases: bool) -> MemoryPlan
         blocks.insert("VAE decoder weights".into(), vdec_w);
         blocks.insert("VAE decode working set".into(), vae_stream_decode);
     }
+    if on_gpu {
+        add_carry_over(&mut blocks, vae_encode);
+    }
     stages.push(("4-5 prefill and blocks".into(), blocks, in_host_ram.clone()));
     if !r.online_decode {
         let mut decode = stage(
@@ -523,6 +550,9 @@ fn evaluate(r: &PlanRequest, placement: Placement, releases: bool) -> MemoryPlan
         );
         // Each clip is decoded inside the clip loop, beside the DiT's caches.
         decode.insert("KV caches".into(), kv_device);
+        if on_gpu {
+            add_carry_over(&mut decode, vae_encode);
+        }
         stages.push(("6 clip decode".into(), decode, in_host_ram));
     }
 

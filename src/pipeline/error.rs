@@ -35,6 +35,9 @@ pub enum PipelineError {
     /// run); the message carries the plan's verdict and the settings that would fit.
     #[error("{0}")]
     DoesNotFit(String),
+    /// The compute backend failed on its own thread mid-render (out of GPU memory, above all).
+    #[error("{0}")]
+    DeviceFault(String),
     /// Host RAM for a cache the placement keeps off the GPU could not be reserved.
     #[error(transparent)]
     HostMemory(#[from] crate::kernels::host_tensor::HostTensorError),
@@ -49,7 +52,7 @@ impl PipelineError {
                 true
             }
             Self::Device(_) | Self::DoesNotFit(_) | Self::HostMemory(_) => true,
-            Self::Model(_) => false,
+            Self::Model(_) | Self::DeviceFault(_) => false,
             Self::Media(e) => !matches!(e, MediaError::Encode { .. }),
         }
     }

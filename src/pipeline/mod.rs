@@ -11,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod frames;
 pub mod models;
+pub mod random_models;
 pub mod randomness;
 pub mod releasable;
 pub mod render;

@@ -9,7 +9,9 @@ use serde::Serialize;
 
 use super::demo::{DEMO_LABEL, demo_models_with};
 use super::error::PipelineError;
+use super::random_models::{Draw, random_encoders, random_models};
 use super::releasable::Releasable;
+use crate::memory::ModelConfigs;
 use crate::model::DitModel;
 use crate::model::audio_features::ProcessorConfig;
 use crate::model::t5::{T5Config, T5Encoder};
@@ -21,12 +23,21 @@ use crate::weights::folder_report::{
 };
 use crate::weights::{DitCheckpoint, LoraAdapter, WeightFormat, load_dit_as};
 
+/// The words outputs made with [`ModelOrigin::Random`] carry.
+pub const RANDOM_LABEL: &str = "random weights";
+
+/// The seed of `--random-weights` (the render seed is separate).
+pub const RANDOM_WEIGHTS_SEED: u64 = 20_261_122;
+
 /// Where a render's weights come from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ModelOrigin {
     /// The built-in tiny model with seeded random weights.
     Demo { seed: u64 },
+    /// The released sizes (14B DiT, umT5-XXL, Wan 2.1 VAE, wav2vec2-large) with random weights
+    /// drawn on the device: measures a whole render's memory and speed without the download.
+    Random { seed: u64 },
     /// A checkpoint folder, with an optional LoRA merged at load.
     Checkpoint {
         folder: PathBuf,
@@ -39,12 +50,26 @@ impl ModelOrigin {
         matches!(self, Self::Demo { .. })
     }
 
+    /// For weights that make noise, the words every output made with them carries (log line,
+    /// MP4 title); `None` for a real checkpoint.
+    pub fn noise_label(&self) -> Option<&'static str> {
+        match self {
+            Self::Demo { .. } => Some(DEMO_LABEL),
+            Self::Random { .. } => Some(RANDOM_LABEL),
+            Self::Checkpoint { .. } => None,
+        }
+    }
+
     /// One line for logs and the studio.
     pub fn describe(&self) -> String {
         match self {
             Self::Demo { .. } => {
                 format!("{DEMO_LABEL} (built-in tiny model, random weights: the video is noise)")
             }
+            Self::Random { seed } => format!(
+                "{RANDOM_LABEL} at the released 14B sizes (seed {seed}; for measuring memory and \
+                 speed: the video is noise)"
+            ),
             Self::Checkpoint { folder, lora } => match lora {
                 Some(lora) => format!("{} + LoRA {}", folder.display(), lora.display()),
                 None => folder.display().to_string(),
@@ -89,6 +114,18 @@ impl ModelSpec {
             stream_layers: false,
         }
     }
+
+    /// The released sizes with random weights drawn on the device (`--random-weights`).
+    pub fn random_released(fp8: bool) -> Self {
+        Self {
+            origin: ModelOrigin::Random {
+                seed: RANDOM_WEIGHTS_SEED,
+            },
+            encoders: None,
+            fp8,
+            stream_layers: false,
+        }
+    }
 }
 
 impl ModelSpec {
@@ -98,13 +135,9 @@ impl ModelSpec {
         match &self.origin {
             ModelOrigin::Demo { .. } => {
                 let demo = super::demo::DemoConfigs::default();
-                Ok(crate::memory::ModelConfigs {
-                    dit: demo.dit,
-                    t5: demo.t5,
-                    vae: demo.vae,
-                    wav2vec: demo.wav2vec,
-                })
+                Ok(demo.into())
             }
+            ModelOrigin::Random { .. } => Ok(ModelConfigs::released()),
             ModelOrigin::Checkpoint { folder, .. } => {
                 let encoders = match &self.encoders {
                     Some(path) => EncoderConfigs::from_file(path)?,
@@ -164,6 +197,11 @@ impl<B: Backend> Models<B> {
     ) -> Result<(), PipelineError> {
         let (t5, wav2vec) = match &spec.origin {
             ModelOrigin::Demo { .. } => super::demo::demo_encoders(device)?,
+            ModelOrigin::Random { seed } => random_encoders(
+                &ModelConfigs::released(),
+                Draw::Device { seed: *seed },
+                device,
+            )?,
             ModelOrigin::Checkpoint { folder, .. } => {
                 let encoders = match &spec.encoders {
                     Some(path) => EncoderConfigs::from_file(path)?,
@@ -174,13 +212,30 @@ impl<B: Backend> Models<B> {
         };
         self.t5.restore(t5);
         self.wav2vec.restore(wav2vec);
+        B::memory_cleanup(device);
         Ok(())
     }
 
     /// Loads what `spec` names onto `device`.
     pub fn load(spec: &ModelSpec, device: &B::Device) -> Result<Self, PipelineError> {
+        let models = Self::load_unsettled(spec, device)?;
+        // Loading passes every tensor through transient buffers (conversions, FP8 codes, blocks
+        // on their way to host RAM); the allocator would keep their pages reserved.
+        B::memory_cleanup(device);
+        Ok(models)
+    }
+
+    fn load_unsettled(spec: &ModelSpec, device: &B::Device) -> Result<Self, PipelineError> {
         match &spec.origin {
             ModelOrigin::Demo { .. } => demo_models_with(device, spec.fp8, spec.stream_layers),
+            ModelOrigin::Random { seed } => random_models(
+                &ModelConfigs::released(),
+                Draw::Device { seed: *seed },
+                spec.origin.clone(),
+                spec.fp8,
+                spec.stream_layers,
+                device,
+            ),
             ModelOrigin::Checkpoint { folder, lora } => {
                 let encoders = match &spec.encoders {
                     Some(path) => EncoderConfigs::from_file(path)?,

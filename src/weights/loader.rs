@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use burn::tensor::{Tensor, TensorData, backend::Backend};
+use burn::tensor::{Distribution, Tensor, TensorData, backend::Backend};
 
 use super::error::WeightsError;
 use super::pth::PthFile;
@@ -34,6 +34,13 @@ pub trait TensorSource {
     /// Whether `key` exists.
     fn contains(&self, key: &str) -> bool {
         self.info(key).is_some()
+    }
+
+    /// For sources that invent their values: the distribution to draw `key` from on the
+    /// device itself, so that gigabytes of weights never pass through host RAM. `None` (every
+    /// real checkpoint) means the values come from [`Self::load_f32`].
+    fn device_distribution(&self, _key: &str) -> Option<Distribution> {
+        None
     }
 }
 
@@ -119,6 +126,9 @@ pub fn load_tensor<B: Backend, const D: usize>(
     device: &B::Device,
 ) -> Result<Tensor<B, D>, WeightsError> {
     check_shape(src, key, &expected)?;
+    if let Some(distribution) = src.device_distribution(key) {
+        return Ok(Tensor::random(expected, distribution, device));
+    }
     let values = src.load_f32(key)?;
     if values.len() != expected.iter().product::<usize>() {
         return Err(WeightsError::Truncated {
@@ -141,6 +151,11 @@ pub fn load_reshaped<B: Backend, const D: usize>(
     device: &B::Device,
 ) -> Result<Tensor<B, D>, WeightsError> {
     check_shape(src, key, stored)?;
+    if let Some(distribution) = src.device_distribution(key)
+        && stored.iter().product::<usize>() == target.iter().product::<usize>()
+    {
+        return Ok(Tensor::random(target, distribution, device));
+    }
     let values = src.load_f32(key)?;
     if values.len() != target.iter().product::<usize>() {
         return Err(WeightsError::Shape {

@@ -1,9 +1,12 @@
 //! Seeded random weights for any key map: a [`TensorSource`] that invents each tensor on
 //! request, with the fixtures' initialisation recipe (matrices and kernels N(0, 1/fan_in),
-//! biases N(0, 0.1²), 1-D scales 1 + N(0, 0.1²)). Benchmarks and memory measurements at the
-//! released model sizes use it where the real 50 GB of weights are not at hand.
+//! biases N(0, 0.1²), 1-D scales 1 + N(0, 0.1²)). The demo model draws them on the host from a
+//! fixed seed, so it is the same everywhere; measurements at the released sizes draw them on
+//! the device ([`RandomWeights::on_device`]), where the real 50 GB of weights are not at hand.
 
 use std::path::{Path, PathBuf};
+
+use burn::tensor::Distribution;
 
 use super::error::WeightsError;
 use super::keymap::ExpectedTensor;
@@ -14,15 +17,59 @@ pub struct RandomWeights {
     name: PathBuf,
     tensors: Vec<ExpectedTensor>,
     seed: u64,
+    on_device: bool,
+}
+
+/// The initialisation of one tensor: values are `mean + std · N(0, 1)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Recipe {
+    mean: f32,
+    std: f32,
+}
+
+impl Recipe {
+    fn of(key: &str, shape: &[usize]) -> Self {
+        match shape.len() {
+            // A 1-D tensor is a bias, or a norm scale (`gamma`/`weight`), which starts near 1.
+            0 | 1 => Self {
+                mean: if key.ends_with("gamma") || key.ends_with(".weight") {
+                    1.0
+                } else {
+                    0.0
+                },
+                std: 0.1,
+            },
+            _ => {
+                let fan_in: usize = shape[1..].iter().product();
+                Self {
+                    mean: 0.0,
+                    std: (1.0 / fan_in.max(1) as f32).sqrt(),
+                }
+            }
+        }
+    }
 }
 
 impl RandomWeights {
-    /// `name` stands in for a file path in messages (e.g. "random VAE weights").
+    /// Values drawn on the host from `seed`: the same on every backend and machine. `name`
+    /// stands in for a file path in messages (e.g. "random VAE weights").
     pub fn new(name: &str, tensors: Vec<ExpectedTensor>, seed: u64) -> Self {
         Self {
             name: PathBuf::from(name),
             tensors,
             seed,
+            on_device: false,
+        }
+    }
+
+    /// Values drawn by the device's own generator (seed it with `Backend::seed`): a 14B model's
+    /// worth in seconds, and never a copy of it in host RAM.
+    pub fn on_device(name: &str, tensors: Vec<ExpectedTensor>) -> Self {
+        Self {
+            name: PathBuf::from(name),
+            tensors,
+            seed: 0,
+            on_device: true,
         }
     }
 
@@ -58,22 +105,21 @@ impl TensorSource for RandomWeights {
         let count: usize = tensor.shape.iter().product();
         let mut rng =
             SplitMix64::new(self.seed ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
-        let values = match tensor.shape.len() {
-            // A 1-D tensor is a bias, or a norm scale (`gamma`/`weight`), which starts near 1.
-            0 | 1 => {
-                let base = if key.ends_with("gamma") || key.ends_with(".weight") {
-                    1.0
-                } else {
-                    0.0
-                };
-                (0..count).map(|_| base + 0.1 * rng.normal()).collect()
-            }
-            _ => {
-                let fan_in: usize = tensor.shape[1..].iter().product();
-                let scale = (1.0 / fan_in.max(1) as f32).sqrt();
-                (0..count).map(|_| scale * rng.normal()).collect()
-            }
-        };
-        Ok(values)
+        let recipe = Recipe::of(key, &tensor.shape);
+        Ok((0..count)
+            .map(|_| recipe.mean + recipe.std * rng.normal())
+            .collect())
+    }
+
+    fn device_distribution(&self, key: &str) -> Option<Distribution> {
+        if !self.on_device {
+            return None;
+        }
+        let (_, tensor) = self.find(key)?;
+        let recipe = Recipe::of(key, &tensor.shape);
+        Some(Distribution::Normal(
+            f64::from(recipe.mean),
+            f64::from(recipe.std),
+        ))
     }
 }
