@@ -92,15 +92,10 @@ impl<B: Backend, const D: usize, K: TensorKind<B>> Upload<B, D, K> {
 /// Reports a failed fast copy once per message.
 #[cfg(feature = "cuda")]
 fn report(message: &str) {
-    static SEEN: std::sync::Mutex<Option<std::collections::HashSet<String>>> =
-        std::sync::Mutex::new(None);
-    let Ok(mut seen) = SEEN.lock() else { return };
-    if seen
-        .get_or_insert_with(Default::default)
-        .insert(message.to_string())
-    {
-        eprintln!("note: asynchronous host copy unavailable, copying synchronously: {message}");
-    }
+    super::cuda::report_once(
+        "asynchronous host copy unavailable, copying synchronously",
+        message,
+    );
 }
 
 fn plain_zeroed(bytes: usize, what: &str) -> Result<Vec<u8>, HostTensorError> {

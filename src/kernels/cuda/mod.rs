@@ -131,14 +131,22 @@ fn report(error: &KernelError) {
     if matches!(error, KernelError::Unsupported(_)) {
         return;
     }
-    static SEEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-    let message = error.to_string();
+    report_once(
+        "GPU kernel unavailable, using plain burn",
+        &error.to_string(),
+    );
+}
+
+/// Prints `note: {what}: {message}` the first time this pair is seen in the process: a fast
+/// path that fails falls back on every call, and one line says it.
+pub(crate) fn report_once(what: &str, message: &str) {
+    static SEEN: Mutex<Option<HashSet<(String, String)>>> = Mutex::new(None);
     let Ok(mut seen) = SEEN.lock() else { return };
     if seen
         .get_or_insert_with(HashSet::new)
-        .insert(message.clone())
+        .insert((what.to_string(), message.to_string()))
     {
-        eprintln!("note: GPU kernel unavailable, using plain burn: {message}");
+        eprintln!("note: {what}: {message}");
     }
 }
 
