@@ -46,6 +46,22 @@ fn request_14b(target: Target) -> PlanRequest {
     }
 }
 
+/// The 14B model on the H100 80GB HBM3 the measurements below were taken on, with what a
+/// `cuda` build can do on a GPU with FP8 tensor cores.
+fn request_14b_on_the_h100() -> PlanRequest {
+    let h100 = 81_559 * 1024 * 1024;
+    let mut r = request_14b(Target::Gpus(vec![GpuCapacity {
+        index: 0,
+        name: "H100 80GB HBM3".into(),
+        total_bytes: h100,
+        free_bytes: h100,
+    }]));
+    r.capabilities = Capabilities::current();
+    r.capabilities.fused_attention = true;
+    r.capabilities.fp8_storage = true;
+    r
+}
+
 #[test]
 fn released_model_sizes_match_the_spec() {
     let f = ModelFootprint::from_configs(&ModelConfigs::released());
@@ -343,19 +359,9 @@ fn dit_stage_predictions_match_what_an_h100_held() {
             15.77,
         ),
     ];
-    let h100 = 81_559 * 1024 * 1024;
     let mut worst: f64 = 0.0;
     for (placement, fp8, step_batched, (width, height), held_gb) in measured {
-        let mut r = request_14b(Target::Gpus(vec![GpuCapacity {
-            index: 0,
-            name: "H100 80GB HBM3".into(),
-            total_bytes: h100,
-            free_bytes: h100,
-        }]));
-        r.capabilities = Capabilities::current();
-        // A `cuda` build on a GPU with FP8 tensor cores.
-        r.capabilities.fused_attention = true;
-        r.capabilities.fp8_storage = true;
+        let mut r = request_14b_on_the_h100();
         r.placement = Some(placement);
         r.fp8_weights = fp8;
         r.step_batched = step_batched;
@@ -393,17 +399,8 @@ fn whole_render_predictions_match_what_an_h100_held() {
         (true, Some(24.0), Placement::LayerStreamingKvOnHost, 21.63),
         (false, None, Placement::KvOnHost, 61.62),
     ];
-    let h100 = 81_559 * 1024 * 1024;
     let h100_request = |fp8: bool, budget_gb: Option<f64>| {
-        let mut r = request_14b(Target::Gpus(vec![GpuCapacity {
-            index: 0,
-            name: "H100 80GB HBM3".into(),
-            total_bytes: h100,
-            free_bytes: h100,
-        }]));
-        r.capabilities = Capabilities::current();
-        r.capabilities.fused_attention = true;
-        r.capabilities.fp8_storage = true;
+        let mut r = request_14b_on_the_h100();
         r.fp8_weights = fp8;
         r.audio_seconds = Some(9.64);
         r.vram_budget_bytes = budget_gb.map(|gb| (gb * 1e9) as u64);

@@ -4,18 +4,17 @@
 //! the whole streaming call, all through the same code the renderer runs.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 
 use super::bench::Measurement;
-use crate::kernels::host_tensor::HostTensorError;
-use crate::model::config::{DitConfig, InvalidConfig};
+use crate::model::config::DitConfig;
 use crate::model::dit::{DitModel, StreamInput};
 use crate::model::kv_cache::{KvCache, RingCache};
-use crate::model::layers::ParameterSource;
-use crate::weights::dit_loader::fp8_modules;
+use crate::pipeline::models::RANDOM_WEIGHTS_SEED;
+use crate::pipeline::random_models::{Draw, Fp8Linears, random_dit};
+use crate::weights::WeightsError;
 
 /// Latent grid of a 704×384 video.
 const LATENT_HEIGHT: usize = 48;
@@ -25,54 +24,24 @@ const CLIP_LATENT_FRAMES: usize = 12;
 /// Output frames made per four streaming calls (one block of 3 latent frames, 4 steps).
 const FRAMES_PER_FOUR_CALLS: f64 = 12.0;
 
-/// Why the bench model could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    #[error(transparent)]
-    Config(#[from] InvalidConfig),
-    #[error(transparent)]
-    HostMemory(#[from] HostTensorError),
-}
-
-/// Random weights made on the device itself (a 14B model's worth in seconds), with the
-/// reference's FP8 linears kept as FP8 codes when `fp8_modules` names them.
-pub struct DeviceRandom<'a, B: Backend> {
-    device: &'a B::Device,
-    fp8_modules: BTreeSet<String>,
-}
-
-impl<'a, B: Backend> DeviceRandom<'a, B> {
-    /// Weights for `config`, with the reference's FP8 linears as FP8 codes if `fp8`.
-    pub fn new(device: &'a B::Device, config: &DitConfig, fp8: bool) -> Self {
-        Self {
-            device,
-            fp8_modules: if fp8 {
-                fp8_modules(config)
-            } else {
-                BTreeSet::new()
-            },
-        }
-    }
-}
-
-impl<B: Backend> ParameterSource<B> for DeviceRandom<'_, B> {
-    type Error = BuildError;
-
-    fn tensor<const D: usize>(
-        &self,
-        _key: &str,
-        shape: [usize; D],
-    ) -> Result<Tensor<B, D>, BuildError> {
-        Ok(Tensor::random(
-            shape,
-            Distribution::Normal(0.0, 0.02),
-            self.device,
-        ))
-    }
-
-    fn stores_fp8(&self, module: &str) -> bool {
-        self.fp8_modules.contains(module)
-    }
+/// The bench's random DiT: weights drawn on the device, the reference's FP8 linears as FP8
+/// codes if `fp8` (the bench times the FP8 kernels), blocks parked in host RAM if
+/// `stream_layers`.
+pub fn bench_dit<B: Backend>(
+    config: &DitConfig,
+    fp8: bool,
+    stream_layers: bool,
+    device: &B::Device,
+) -> Result<DitModel<B>, WeightsError> {
+    let fp8 = if fp8 {
+        Fp8Linears::Codes
+    } else {
+        Fp8Linears::No
+    };
+    let draw = Draw::Device {
+        seed: RANDOM_WEIGHTS_SEED,
+    };
+    random_dit(config, draw, fp8, stream_layers, device)
 }
 
 /// The 14B config, or a narrower and shallower one with the same head width for `scale > 1`.
@@ -107,9 +76,8 @@ pub fn run<B: Backend>(
 ) {
     let config = bench_config(scale);
     let (height, width) = (LATENT_HEIGHT / scale.min(4), LATENT_WIDTH / scale.min(4));
-    let source = DeviceRandom::new(device, &config, fp8);
     let suffix = if fp8 { "_fp8" } else { "" };
-    let model = match DitModel::<B>::from_source(&config, &source) {
+    let model = match bench_dit::<B>(&config, fp8, false, device) {
         Ok(model) => model,
         Err(e) => {
             eprintln!("error: the bench model could not be built: {e}");

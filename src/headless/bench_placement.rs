@@ -13,7 +13,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 
 use super::bench::Measurement;
-use super::bench_model::{BuildError, DeviceRandom, bench_config};
+use super::bench_model::{bench_config, bench_dit};
 use crate::memory::Placement;
 use crate::model::dit::{DitModel, StreamInput};
 use crate::model::kv_cache::{KvCache, KvPlacement, RingCache};
@@ -78,13 +78,8 @@ pub fn run<B: Backend>(
 ) -> Result<PlacementReport, String> {
     let config = bench_config(scale);
     let (height, width) = latent;
-    let source = DeviceRandom::new(device, &config, fp8);
-    let model: DitModel<B> = if placement.streams_layers() {
-        DitModel::from_source_streaming(&config, &source)
-    } else {
-        DitModel::from_source(&config, &source)
-    }
-    .map_err(|e: BuildError| format!("the bench model could not be built: {e}"))?;
+    let model: DitModel<B> = bench_dit(&config, fp8, placement.streams_layers(), device)
+        .map_err(|e| format!("the bench model could not be built: {e}"))?;
     let geometry = config.geometry(height, width);
     let kv = if placement.kv_on_host() {
         KvPlacement::Host

@@ -66,13 +66,33 @@ fn dit_tensors(config: &DitConfig) -> Vec<ExpectedTensor> {
         .collect()
 }
 
-/// Random DiT weights, with the reference's FP8 linears converted as `--fp8` asks: kept as
-/// e4m3 codes where the backend has FP8 kernels, else rounded through e4m3 and kept dequantised
-/// (as the checkpoint loader does).
+/// How the reference's FP8 linears of a random DiT are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fp8Linears {
+    /// In the backend's float type, as drawn.
+    No,
+    /// As e4m3 codes with per-tensor scales (for backends with FP8 kernels).
+    Codes,
+    /// Rounded through e4m3 and kept dequantised (as the checkpoint loader does elsewhere).
+    RoundTrip,
+}
+
+impl Fp8Linears {
+    /// What `--fp8` means on `device`: codes where the backend has FP8 kernels.
+    pub fn for_device<B: Backend>(fp8: bool, device: &B::Device) -> Self {
+        match (fp8, hot_ops::<B>().native_fp8(device)) {
+            (false, _) => Self::No,
+            (true, true) => Self::Codes,
+            (true, false) => Self::RoundTrip,
+        }
+    }
+}
+
+/// Random DiT weights, with the reference's FP8 linears kept as `fp8` says.
 struct RandomDitSource<'a, B: Backend> {
     inner: SourceParameters<'a, B>,
     fp8_modules: BTreeSet<String>,
-    native: bool,
+    fp8: Fp8Linears,
 }
 
 impl<B: Backend> ParameterSource<B> for RandomDitSource<'_, B> {
@@ -88,7 +108,7 @@ impl<B: Backend> ParameterSource<B> for RandomDitSource<'_, B> {
 
     fn linear_weight(&self, module: &str, shape: [usize; 2]) -> Result<Tensor<B, 2>, WeightsError> {
         let weight = self.inner.tensor(&format!("{module}.weight"), shape)?;
-        if self.native || !self.fp8_modules.contains(module) {
+        if self.fp8 != Fp8Linears::RoundTrip || !self.fp8_modules.contains(module) {
             return Ok(weight);
         }
         fp8_round_trip(weight, self.inner.device)
@@ -101,7 +121,38 @@ impl<B: Backend> ParameterSource<B> for RandomDitSource<'_, B> {
     }
 
     fn stores_fp8(&self, module: &str) -> bool {
-        self.native && self.fp8_modules.contains(module)
+        self.fp8 == Fp8Linears::Codes && self.fp8_modules.contains(module)
+    }
+}
+
+/// A DiT at `config` with random weights drawn as `draw` says, its FP8 linears kept as `fp8`
+/// says, and its blocks parked in host RAM if `stream_layers`. The renders and `bench` build
+/// their random DiTs here.
+pub fn random_dit<B: Backend>(
+    config: &DitConfig,
+    draw: Draw,
+    fp8: Fp8Linears,
+    stream_layers: bool,
+    device: &B::Device,
+) -> Result<DitModel<B>, WeightsError> {
+    draw.prepare::<B>(device, 0);
+    let weights = draw.source("random DiT weights", dit_tensors(config), 0);
+    let source = RandomDitSource {
+        inner: SourceParameters::<B> {
+            source: &weights,
+            device,
+        },
+        fp8_modules: if fp8 == Fp8Linears::No {
+            BTreeSet::new()
+        } else {
+            fp8_modules(config)
+        },
+        fp8,
+    };
+    if stream_layers {
+        DitModel::from_source_streaming(config, &source)
+    } else {
+        DitModel::from_source(config, &source)
     }
 }
 
@@ -115,25 +166,13 @@ pub fn random_models<B: Backend>(
     stream_layers: bool,
     device: &B::Device,
 ) -> Result<Models<B>, PipelineError> {
-    draw.prepare::<B>(device, 0);
-    let dit_source = draw.source("random DiT weights", dit_tensors(&configs.dit), 0);
-    let source = RandomDitSource {
-        inner: SourceParameters::<B> {
-            source: &dit_source,
-            device,
-        },
-        fp8_modules: if fp8 {
-            fp8_modules(&configs.dit)
-        } else {
-            BTreeSet::new()
-        },
-        native: hot_ops::<B>().native_fp8(device),
-    };
-    let dit = if stream_layers {
-        DitModel::from_source_streaming(&configs.dit, &source)?
-    } else {
-        DitModel::from_source(&configs.dit, &source)?
-    };
+    let dit = random_dit(
+        &configs.dit,
+        draw,
+        Fp8Linears::for_device::<B>(fp8, device),
+        stream_layers,
+        device,
+    )?;
     let vae_source = draw.source("random VAE weights", vae_keys(&configs.vae), 1);
     let vae = WanVae::load(&vae_source, configs.vae.clone(), device)?;
     let (t5, wav2vec) = random_encoders(configs, draw, device)?;
