@@ -47,6 +47,12 @@ fn cuda_attention_matches_plain_burn() {
 
 #[cfg(not(feature = "cuda"))]
 #[test]
+fn hopper_attention_matches_the_mma_sync_kernel() {
+    skip("hopper_attention_matches_the_mma_sync_kernel");
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
 fn cuda_fused_steps_match_plain_burn() {
     skip("cuda_fused_steps_match_plain_burn");
 }
@@ -214,6 +220,9 @@ mod gpu {
             (128, 5, 1, 198, 947, false),
             (128, 4, 1, 396, 1914, false),
             (128, 2, 1, 300, 128, true),
+            (128, 2, 2, 1, 1, false),
+            (128, 3, 2, 256, 384, false),
+            (128, 1, 1, 129, 129, true),
         ];
         for (head_dim, heads, batch, len_q, len_k, f16) in cases {
             let q = random([batch, len_q, heads, head_dim], 1.0, &device);
@@ -270,6 +279,53 @@ mod gpu {
             assert!(
                 rel < 2e-2 && max < 8e-2,
                 "two-segment attention out of tolerance"
+            );
+        }
+    }
+
+    /// The Hopper kernel against the mma.sync one at the DiT's own sizes, too large for the CPU
+    /// reference: the streaming call's 3168 queries against the ring and the cond tokens in two
+    /// segments, and 12672:12672. Scores spread wider than in the CPU cases (inputs of standard
+    /// deviation 2) so that each row's running maximum moves across tiles.
+    #[test]
+    fn hopper_attention_matches_the_mma_sync_kernel() {
+        let _turn = CHOICE.lock();
+        let Some(device) = gpu("hopper_attention_matches_the_mma_sync_kernel") else {
+            return;
+        };
+        let capability = avatar_studio::kernels::cuda::DeviceContext::get(device.index)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .capability;
+        if capability != (9, 0) {
+            eprintln!(
+                "SKIPPED hopper_attention_matches_the_mma_sync_kernel: sm_{}{} is not Hopper",
+                capability.0, capability.1
+            );
+            return;
+        }
+        let mma = flash::Kernel::MmaSync(flash::Tiling::DEFAULT);
+        // (heads, queries, ring keys, cond keys)
+        for (heads, len_q, len_1, len_2) in [(4, 3168, 12144, 3168), (2, 12672, 12672, 0)] {
+            let q = random([1, len_q, heads, 128], 2.0, &device);
+            let k1 = random([1, len_1 + 16, heads, 128], 2.0, &device).narrow(1, 8, len_1);
+            let v1 = random([1, len_1, heads, 128], 1.0, &device);
+            let k2 = random([1, len_2.max(1), heads, 128], 2.0, &device);
+            let v2 = random([1, len_2.max(1), heads, 128], 1.0, &device);
+            let second = (len_2 > 0).then_some((&k2, &v2));
+            let run = |kernel| {
+                values(
+                    flash::attention_with_kernel(&q, (&k1, &v1), second, kernel)
+                        .unwrap_or_else(|e| panic!("attention ({kernel:?}) failed: {e}")),
+                )
+            };
+            let (max, rel) = errors(&run(flash::Kernel::Hopper), &run(mma));
+            println!(
+                "hopper attention h{heads} {len_q}:{len_1}+{len_2} against mma.sync: max {max:.2e} \
+                 rel-L2 {rel:.2e}"
+            );
+            assert!(
+                rel < 1e-2 && max < 4e-2,
+                "Hopper attention {len_q}:{len_1}+{len_2} differs from the mma.sync kernel"
             );
         }
     }

@@ -74,6 +74,7 @@ pub fn quantize(x: CudaTensor, product: Product) -> Result<(CudaTensor, CudaTens
         options: vec![format!("-DELEM={elem}")],
         entry,
         dynamic_shared_bytes: 0,
+        arch_specific: false,
     };
     let (mut xp, mut cp, mut sp) = (xb.address, cb.address, sb.address);
     let mut n_arg = n as i64;
@@ -148,6 +149,7 @@ pub fn dequantize(
         options: vec![format!("-DELEM={elem}")],
         entry: "decode_e4m3",
         dynamic_shared_bytes: 0,
+        arch_specific: false,
     };
     let geometry = Launch {
         grid: n.div_ceil(THREADS as usize).clamp(1, MAX_BLOCKS) as u32,

@@ -40,6 +40,7 @@ fn launch(
         options: vec![format!("-DELEM={}", elem_code(like.dtype)?)],
         entry,
         dynamic_shared_bytes: 0,
+        arch_specific: false,
     };
     // SAFETY: the callers pass parameters matching the kernel's signature in order and type,
     // pointing at live buffers of the sizes the kernel reads and writes.

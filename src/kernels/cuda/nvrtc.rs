@@ -28,6 +28,9 @@ pub struct KernelSpec {
     pub entry: &'static str,
     /// Dynamic shared memory the launches use, when above the 48 KiB default.
     pub dynamic_shared_bytes: usize,
+    /// Compiled for the GPU's architecture-specific features (`compute_90a`: wgmma,
+    /// setmaxnreg), whose PTX runs on that architecture only.
+    pub arch_specific: bool,
 }
 
 /// Grid and block sizes of a one-dimensional launch.
@@ -108,7 +111,16 @@ pub fn function(
 /// PTX for `spec` on a GPU of compute capability `capability`: from the disk cache when a
 /// previous run compiled it, else from NVRTC (and then stored).
 fn ptx_for(capability: (i32, i32), spec: &KernelSpec) -> Result<String, KernelError> {
-    let arch = arch_name(capability);
+    let arch = match (spec.arch_specific, capability) {
+        (true, (9, 0)) => "compute_90a",
+        (true, _) => {
+            return Err(KernelError::Unsupported(format!(
+                "{} is written for Hopper (sm_90) only",
+                spec.source_name
+            )));
+        }
+        (false, _) => arch_name(capability),
+    };
     let mut options = spec.options.clone();
     options.push("-std=c++17".to_string());
     let cache_file = cache_path(arch, spec.source_name, spec.source, &options);
