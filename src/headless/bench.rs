@@ -231,6 +231,27 @@ fn kernels_name(device: &ResolvedDevice) -> &'static str {
     }
 }
 
+/// For kernel work: when `AVATAR_STUDIO_PROFILE` names this measurement and it runs on a CUDA
+/// GPU, its timed calls are the CUDA profiler's capture range (`nsys profile
+/// --capture-range=cudaProfilerApi`); otherwise nothing.
+fn profiler_capture<B: Backend>(name: &str, device: &B::Device) -> impl Fn(bool) {
+    let wanted = std::env::var("AVATAR_STUDIO_PROFILE").is_ok_and(|n| n == name);
+    #[cfg(feature = "cuda")]
+    let gpu = crate::kernels::cuda::gpu_index::<B>(device).filter(|_| wanted);
+    #[cfg(not(feature = "cuda"))]
+    let _ = (wanted, device);
+    move |on: bool| {
+        #[cfg(feature = "cuda")]
+        if let Some(gpu) = gpu
+            && let Err(e) = crate::kernels::cuda::profiler_capture(gpu, on)
+        {
+            eprintln!("AVATAR_STUDIO_PROFILE: {e}");
+        }
+        #[cfg(not(feature = "cuda"))]
+        let _ = on;
+    }
+}
+
 /// Cold call, two warm-ups, then the mean of `iters` calls, each batch ended by a device sync.
 pub(crate) fn time<B: Backend>(
     name: &str,
@@ -249,12 +270,15 @@ pub(crate) fn time<B: Backend>(
     call();
     call();
     sync();
+    let capture = profiler_capture::<B>(name, device);
+    capture(true);
     let start = Instant::now();
     for _ in 0..iters {
         call();
     }
     sync();
     let ms = start.elapsed().as_secs_f64() * 1e3 / f64::from(iters);
+    capture(false);
     Measurement {
         name: name.to_string(),
         cold_ms,

@@ -9,6 +9,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 
 use super::bench::Measurement;
+use crate::kernels::on_device_thread;
 use crate::model::config::DitConfig;
 use crate::model::dit::{DitModel, StreamInput};
 use crate::model::kv_cache::{KvCache, RingCache};
@@ -130,14 +131,12 @@ pub fn run<B: Backend>(
         layer_flops,
         iters,
         &|| {
-            let _ = model.stream_layer(
-                1,
-                x.clone(),
-                &inputs,
-                &mut ring_cache.borrow_mut(),
-                &cache.cond,
-                &text,
-            );
+            // On the device thread, as the layers of a DiT call run (`DitModel::forward_block`).
+            let mut ring = ring_cache.borrow_mut();
+            let ring: &mut RingCache<B> = &mut ring;
+            on_device_thread::<B, _>(device, || {
+                let _ = model.stream_layer(1, x.clone(), &inputs, ring, &cache.cond, &text);
+            });
         },
     ));
 

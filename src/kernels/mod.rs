@@ -44,6 +44,24 @@ impl<B: Backend> Fp8Matrix<B> {
     }
 }
 
+/// Runs `task` where the backend's own calls are cheapest: on burn-cuda's device thread for a
+/// CUDA device (see `cuda::on_device_thread`), directly otherwise. The DiT's calls run through
+/// this.
+pub fn on_device_thread<B: Backend, R: Send + 'static>(
+    device: &B::Device,
+    task: impl FnOnce() -> R + Send,
+) -> R {
+    #[cfg(feature = "cuda")]
+    {
+        cuda::on_device_thread::<B, R>(device, task)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = device;
+        task()
+    }
+}
+
 /// The operations that dominate a DiT call.
 pub trait HotOps<B: Backend>: Send + Sync {
     /// A short name for logs and the `bench` report.
@@ -75,6 +93,20 @@ pub trait HotOps<B: Backend>: Send + Sync {
         bias: Option<&Tensor<B, 1>>,
         activation: Activation,
     ) -> Tensor<B, 2>;
+
+    /// [`HotOps::linear_fp8`] of one input through several FP8 layers without activation (the
+    /// self-attention's q, k and v projections): the same outputs, with the input quantised
+    /// once for all of them where the kernels allow.
+    fn linears_fp8(
+        &self,
+        x: Tensor<B, 2>,
+        layers: &[(&Fp8Matrix<B>, Option<&Tensor<B, 1>>)],
+    ) -> Vec<Tensor<B, 2>> {
+        layers
+            .iter()
+            .map(|(weight, bias)| self.linear_fp8(x.clone(), weight, *bias, Activation::None))
+            .collect()
+    }
 
     /// Scaled dot-product attention without a mask. Inputs are `[batch, len, heads,
     /// head_dim]` (keys and values may be longer than the queries); the output is `[batch,

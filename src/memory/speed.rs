@@ -31,17 +31,19 @@ pub struct SpeedFigures {
 impl Default for SpeedFigures {
     /// Measured with `avatar-studio bench` on an H100 (`docs/gpu-fast-path.md`): cuBLASLt runs
     /// the 14B GEMMs at 596–788 TFLOP/s in bf16 and 1055–1313 TFLOP/s with FP8 linears (their
-    /// activations' quantisation included), the flash kernel attention at 259–303 TFLOP/s; a
-    /// whole DiT layer took 6.9–7.9 ms against about 6.5 ms for its GEMMs and attention alone
-    /// (hence the 1.1 overhead). PCIe 4.0 ×16 pinned
+    /// activations' quantisation included), the Hopper flash kernel attention at 588–672
+    /// TFLOP/s (the mma.sync kernel other GPUs run reached 259–303 on the same H100); the
+    /// 40-layer call took 208 ms in bf16 and 170 ms with FP8 linears, about 1.2 and 1.33 times
+    /// what its GEMMs and attention alone would at those rates (the norms, RoPE, residuals,
+    /// quantisation, audio injection, embedding and head; hence the 1.25 overhead). PCIe 4.0 ×16 pinned
     /// copies are assumed; the VAE block time was measured on an H200
     /// (`examples/vae_memory.rs`, 0.47 s).
     fn default() -> Self {
         Self {
             gpu_tflops_bf16: 700.0,
             gpu_tflops_fp8: 1200.0,
-            gpu_attention_tflops: 280.0,
-            gpu_call_overhead: 1.1,
+            gpu_attention_tflops: 640.0,
+            gpu_call_overhead: 1.25,
             host_to_device_gbps: 25.0,
             gpu_vae_block_seconds: 0.47,
             cpu_tflops: 0.05,

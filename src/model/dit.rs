@@ -17,6 +17,7 @@ use super::motion::{FramePack, motion_rope_groups};
 use super::rope::{RopeGroup, RopeTable};
 use crate::kernels::host_tensor::HostTensorError;
 use crate::kernels::hot_ops;
+use crate::kernels::on_device_thread;
 
 /// Reference precision quirks that a float32 run reproduces (both on for parity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,9 +228,10 @@ impl<B: Backend> DitBlock<B> {
     ) -> Tensor<B, 2> {
         let [tokens, dim] = x.dims();
         let head_dim = dim / heads;
-        let q_all = self.self_norm_q.forward(self.self_q.forward(x.clone()));
-        let k_all = self.self_norm_k.forward(self.self_k.forward(x.clone()));
-        let v_all = self.self_v.forward(x);
+        let [q_all, k_all, v_all] =
+            Linear::forward_shared(x, [&self.self_q, &self.self_k, &self.self_v]);
+        let q_all = self.self_norm_q.forward(q_all);
+        let k_all = self.self_norm_k.forward(k_all);
         let runs = modes.len().max(1);
         let run_tokens = tokens / runs;
         let mut outputs = Vec::with_capacity(runs);
@@ -721,7 +723,10 @@ impl<B: Backend> DitModel<B> {
         cond: &CondCache<B>,
         text: &TextContext<B>,
     ) -> Tensor<B, 4> {
-        self.forward_block_traced(input, ring, cond, text, None)
+        let device = input.latents.device();
+        on_device_thread::<B, _>(&device, || {
+            self.forward_block_traced(input, ring, cond, text, None)
+        })
     }
 
     /// [`Self::forward_block`] that also records intermediate activations into `trace`.
@@ -812,6 +817,17 @@ impl<B: Backend> DitModel<B> {
                 .map(|(input, ring)| self.forward_block(input, ring, cond, text))
                 .collect();
         }
+        let device = calls[0].0.latents.device();
+        on_device_thread::<B, _>(&device, || self.forward_blocks_together(calls, cond, text))
+    }
+
+    /// [`Self::forward_blocks`] for two or more calls of one size.
+    fn forward_blocks_together(
+        &self,
+        calls: Vec<(StreamInput<B>, &mut RingCache<B>)>,
+        cond: &CondCache<B>,
+        text: &TextContext<B>,
+    ) -> Vec<Tensor<B, 4>> {
         let (embedded, mut rings): (Vec<EmbeddedCall<B>>, Vec<_>) = calls
             .into_iter()
             .map(|(input, ring)| (self.embed_call(input), ring))

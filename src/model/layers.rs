@@ -135,6 +135,30 @@ impl<B: Backend> Linear<B> {
     }
 }
 
+impl<B: Backend> Linear<B> {
+    /// `x` `[rows, in]` through several layers of the same input width (the self-attention's
+    /// q, k and v projections); with FP8 weights the input is quantised once for all of them.
+    pub fn forward_shared<const N: usize>(
+        x: Tensor<B, 2>,
+        layers: [&Linear<B>; N],
+    ) -> [Tensor<B, 2>; N] {
+        let fp8: Vec<_> = layers
+            .iter()
+            .filter_map(|layer| match &layer.weight {
+                LinearWeight::Fp8(weight) => Some((weight, layer.bias.as_ref())),
+                LinearWeight::Dense(_) => None,
+            })
+            .collect();
+        if fp8.len() == N {
+            let outputs = hot_ops::<B>().linears_fp8(x.clone(), &fp8);
+            if let Ok(outputs) = <[Tensor<B, 2>; N]>::try_from(outputs) {
+                return outputs;
+            }
+        }
+        layers.map(|layer| layer.forward(x.clone()))
+    }
+}
+
 /// RMSNorm over the last dimension with a learned scale (`WanRMSNorm`).
 #[derive(Debug, Clone)]
 pub struct RmsNorm<B: Backend> {

@@ -23,9 +23,19 @@ fn output(like: &CudaTensor, shape: Shape) -> CudaTensor {
     empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), shape, like.dtype)
 }
 
+/// Elements each thread moves per 16-byte access: `16 / element size` when every address is
+/// 16-byte aligned and every length or stride in `multiples` is a multiple of it, else 1.
+fn vector_width(like: &CudaTensor, addresses: &[u64], multiples: &[i64]) -> usize {
+    let width = 16 / like.dtype.size();
+    let aligned = addresses.iter().all(|a| a.is_multiple_of(16))
+        && multiples.iter().all(|m| m % width as i64 == 0);
+    if aligned { width } else { 1 }
+}
+
 fn launch(
     like: &CudaTensor,
     entry: &'static str,
+    vec: usize,
     geometry: Launch,
     out: &RawBuffer,
     params: &mut [*mut c_void],
@@ -37,7 +47,10 @@ fn launch(
     let spec = KernelSpec {
         source_name: "fused.cu",
         source: SOURCE,
-        options: vec![format!("-DELEM={}", elem_code(like.dtype)?)],
+        options: vec![
+            format!("-DELEM={}", elem_code(like.dtype)?),
+            format!("-DVEC={vec}"),
+        ],
         entry,
         dynamic_shared_bytes: 0,
         arch_specific: false,
@@ -90,12 +103,18 @@ fn layer_norm_rows(
         keep.push(b);
     }
     let (mut xp, mut op) = (xb.address, ob.address);
+    let vec = vector_width(
+        &x,
+        &[xp, op, scale, shift, weight, bias],
+        &[dim as i64, group_stride],
+    );
     let mut dim_arg = dim as i32;
     let mut rpg = rows_per_group as i32;
     let mut eps = eps as f32;
     launch(
         &x,
         "layer_norm_modulate",
+        vec,
         Launch {
             grid: rows as u32,
             block: ROW_THREADS,
@@ -168,11 +187,13 @@ pub fn rms_norm<B: Backend>(
     let out = output(&xc, Shape::new([rows, dim]));
     let (xb, wb, ob) = (raw_buffer(&xc)?, raw_buffer(&w)?, raw_buffer(&out)?);
     let (mut xp, mut op, mut wp) = (xb.address, ob.address, wb.address);
+    let vec = vector_width(&xc, &[xp, op, wp], &[dim as i64]);
     let mut dim_arg = dim as i32;
     let mut eps = eps as f32;
     launch(
         &xc,
         "rms_norm",
+        vec,
         Launch {
             grid: rows as u32,
             block: ROW_THREADS,
@@ -226,11 +247,18 @@ pub fn rope<B: Backend>(
     let (mut t, mut h, mut p) = (tokens as i32, heads as i32, pairs as i32);
     let mut token_stride = xc.meta.strides()[0] as i64;
     let mut head_stride = xc.meta.strides()[1] as i64;
+    let vec = vector_width(
+        &xc,
+        &[xp, op],
+        &[token_stride, head_stride, head_dim as i64],
+    );
+    let threads = total / (vec / 2).max(1);
     launch(
         &xc,
         "rope_apply",
+        vec,
         Launch {
-            grid: total.div_ceil(POINTWISE_THREADS as usize) as u32,
+            grid: threads.div_ceil(POINTWISE_THREADS as usize) as u32,
             block: POINTWISE_THREADS,
         },
         &ob,
@@ -284,14 +312,16 @@ pub fn gated_residual<B: Backend>(
     );
     let (mut xp, mut yp, mut gp, mut op) = (xb.address, yb.address, gb.address, ob.address);
     let mut gate_stride = g.meta.strides()[0] as i64;
+    let vec = vector_width(&xc, &[xp, yp, gp, op], &[dim as i64, gate_stride]);
     let mut total_arg = total as i64;
     let mut dim_arg = dim as i32;
     let mut rpg = per_group as i32;
     launch(
         &xc,
         "gated_add",
+        vec,
         Launch {
-            grid: total.div_ceil(POINTWISE_THREADS as usize) as u32,
+            grid: (total / vec).div_ceil(POINTWISE_THREADS as usize) as u32,
             block: POINTWISE_THREADS,
         },
         &ob,

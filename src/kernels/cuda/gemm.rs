@@ -219,65 +219,95 @@ pub fn linear_fp8<B: Backend>(
     bias: Option<&Tensor<B, 1>>,
     activation: Activation,
 ) -> Result<Tensor<B, 2>, KernelError> {
+    let mut outputs = fp8_gemms(x, &[(weight, bias)], activation)?;
+    outputs
+        .pop()
+        .ok_or_else(|| KernelError::Unsupported("no FP8 layer".into()))
+}
+
+/// [`linear_fp8`] of one `x` through several layers (no activation), `x` quantised once.
+pub fn linears_fp8<B: Backend>(
+    x: &Tensor<B, 2>,
+    layers: &[(&Fp8Matrix<B>, Option<&Tensor<B, 1>>)],
+) -> Result<Vec<Tensor<B, 2>>, KernelError> {
+    fp8_gemms(x, layers, Activation::None)
+}
+
+/// Quantises `x` once, then runs one FP8 GEMM per layer. Every layer is checked before
+/// anything is enqueued, so an error leaves nothing half done.
+fn fp8_gemms<B: Backend>(
+    x: &Tensor<B, 2>,
+    layers: &[(&Fp8Matrix<B>, Option<&Tensor<B, 1>>)],
+    activation: Activation,
+) -> Result<Vec<Tensor<B, 2>>, KernelError> {
     let x = as_cuda(x)?;
     if !matches!(x.dtype, DType::BF16 | DType::F16) {
         return Err(KernelError::Unsupported(format!("{:?} FP8 GEMM", x.dtype)));
     }
-    let codes = as_cuda_int(&weight.codes)?;
-    let weight_scales = as_cuda(&weight.scales)?;
-    if codes.dtype != DType::U8 || weight_scales.dtype != DType::F32 {
-        return Err(KernelError::Unsupported("FP8 weight not on the GPU".into()));
-    }
-    let bias = bias.map(|b| in_dtype(b, x.dtype)).transpose()?;
     let [m, k] = x.meta.shape().dims::<2>();
-    let [n, k_w] = codes.meta.shape().dims::<2>();
-    // cuBLASLt's FP8 kernels want 16-byte aligned rows of A and B.
-    if k != k_w
-        || m == 0
-        || n == 0
-        || !k.is_multiple_of(16)
-        || !n.is_multiple_of(8)
-        || !codes.is_contiguous()
-    {
-        return Err(KernelError::Unsupported(format!(
-            "FP8 shapes [{m}, {k}]·[{n}, {k_w}]ᵀ"
-        )));
-    }
     let output = cublas_dtype(x.dtype)?;
+    let mut prepared = Vec::with_capacity(layers.len());
+    for (weight, bias) in layers {
+        let codes = as_cuda_int(&weight.codes)?;
+        let weight_scales = as_cuda(&weight.scales)?;
+        if codes.dtype != DType::U8 || weight_scales.dtype != DType::F32 {
+            return Err(KernelError::Unsupported("FP8 weight not on the GPU".into()));
+        }
+        let bias = bias.map(|b| in_dtype(b, x.dtype)).transpose()?;
+        let [n, k_w] = codes.meta.shape().dims::<2>();
+        // cuBLASLt's FP8 kernels want 16-byte aligned rows of A and B.
+        if k != k_w
+            || m == 0
+            || n == 0
+            || !k.is_multiple_of(16)
+            || !n.is_multiple_of(8)
+            || !codes.is_contiguous()
+        {
+            return Err(KernelError::Unsupported(format!(
+                "FP8 shapes [{m}, {k}]·[{n}, {k_w}]ᵀ"
+            )));
+        }
+        prepared.push((codes, weight_scales, bias, n));
+    }
     let (x_codes, x_scales) = fp8::quantize(x.clone(), fp8::Product::OwnType)?;
-    // Column-major: the `[n, k]` codes are `k × n` used transposed, `x`'s are `k × m`.
-    let problem = Problem {
-        types: Types {
-            inputs: sys::cudaDataType::CUDA_R_8F_E4M3,
-            output,
-            fp8: true,
-        },
-        a: Operand {
-            rows: k as u64,
-            cols: n as u64,
-            ld: k as i64,
-            transposed: true,
-        },
-        b: Operand {
-            rows: k as u64,
-            cols: m as u64,
-            ld: k as i64,
-            transposed: false,
-        },
-        m,
-        n,
-        activation,
-    };
-    let out = enqueue(
-        problem,
-        &codes,
-        &x_codes,
-        bias,
-        Some((&weight_scales, &x_scales)),
-        &x,
-    )?;
-    drop((x, codes, weight_scales, x_codes, x_scales));
-    from_cuda(out)
+    let mut outputs = Vec::with_capacity(prepared.len());
+    for (codes, weight_scales, bias, n) in prepared {
+        // Column-major: the `[n, k]` codes are `k × n` used transposed, `x`'s are `k × m`.
+        let problem = Problem {
+            types: Types {
+                inputs: sys::cudaDataType::CUDA_R_8F_E4M3,
+                output,
+                fp8: true,
+            },
+            a: Operand {
+                rows: k as u64,
+                cols: n as u64,
+                ld: k as i64,
+                transposed: true,
+            },
+            b: Operand {
+                rows: k as u64,
+                cols: m as u64,
+                ld: k as i64,
+                transposed: false,
+            },
+            m,
+            n,
+            activation,
+        };
+        let out = enqueue(
+            problem,
+            &codes,
+            &x_codes,
+            bias,
+            Some((&weight_scales, &x_scales)),
+            &x,
+        )?;
+        drop((codes, weight_scales));
+        outputs.push(from_cuda(out)?);
+    }
+    drop((x, x_codes, x_scales));
+    Ok(outputs)
 }
 
 /// [`linear_fp8`] for the layers cuBLASLt's FP8 kernels do not take (e.g. an input width that

@@ -34,6 +34,30 @@ pub fn pool_usage<B: Backend>(device: &B::Device) -> Option<(u64, u64)> {
     Some((usage.bytes_reserved, usage.bytes_in_use))
 }
 
+/// Runs `task` on burn-cuda's device thread for `device` (directly for another backend).
+///
+/// burn-cuda executes its work on a thread of its own, and every call that needs an answer
+/// from it (a buffer's address for a CUDA kernel, a memory reading) is a blocking round trip
+/// to that thread: the hot ops make several per layer, some 4 000 per 40-layer DiT call, and
+/// while the caller waits on them the GPU runs dry. Inside `task` such calls run at once, on
+/// the device thread itself. A panic inside `task` is re-raised here.
+pub fn on_device_thread<B: Backend, R: Send + 'static>(
+    device: &B::Device,
+    task: impl FnOnce() -> R + Send,
+) -> R {
+    let Some(index) = cuda_index::<B>(device) else {
+        return task();
+    };
+    let client =
+        <CudaRuntime as cubecl_runtime::runtime::Runtime>::client(&cubecl_cuda::CudaDevice {
+            index,
+        });
+    match client.exclusive(task) {
+        Ok(result) => result,
+        Err(e) => panic!("a task on burn-cuda's device thread failed: {e:?}"),
+    }
+}
+
 /// The GPU index of a burn-cuda device; `None` for another backend's device.
 pub fn gpu_index<B: Backend>(device: &B::Device) -> Option<usize> {
     cuda_index::<B>(device)
@@ -135,6 +159,21 @@ fn report(error: &KernelError) {
         "GPU kernel unavailable, using plain burn",
         &error.to_string(),
     );
+}
+
+/// Starts (`on`) or stops the CUDA profiler's capture on GPU `device`, so that `nsys profile
+/// --capture-range=cudaProfilerApi` records only what runs in between.
+pub fn profiler_capture(device: usize, on: bool) -> Result<(), KernelError> {
+    DeviceContext::get(device)?.make_current()?;
+    // SAFETY: plain driver calls on the current context.
+    unsafe {
+        if on {
+            cudarc::driver::sys::cuProfilerStart().result()?;
+        } else {
+            cudarc::driver::sys::cuProfilerStop().result()?;
+        }
+    }
+    Ok(())
 }
 
 /// Prints `note: {what}: {message}` the first time this pair is seen in the process: a fast
@@ -244,6 +283,25 @@ impl<B: Backend> HotOps<B> for CudaKernels {
         or_plain_burn(on_gpu, || {
             BurnKernels.linear_fp8(x, weight, bias, activation)
         })
+    }
+
+    fn linears_fp8(
+        &self,
+        x: Tensor<B, 2>,
+        layers: &[(&Fp8Matrix<B>, Option<&Tensor<B, 1>>)],
+    ) -> Vec<Tensor<B, 2>> {
+        match gemm::linears_fp8(&x, layers) {
+            Ok(outputs) => outputs,
+            Err(e) => {
+                report(&e);
+                layers
+                    .iter()
+                    .map(|(weight, bias)| {
+                        self.linear_fp8(x.clone(), weight, *bias, Activation::None)
+                    })
+                    .collect()
+            }
+        }
     }
 
     fn attention(&self, q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 3> {
