@@ -62,6 +62,19 @@ pub fn on_device_thread<B: Backend, R: Send + 'static>(
     }
 }
 
+/// `x` through each FP8 layer on its own ([`HotOps::linears_fp8`] without the shared
+/// quantisation).
+pub(crate) fn linear_fp8_each<B: Backend, O: HotOps<B> + ?Sized>(
+    ops: &O,
+    x: Tensor<B, 2>,
+    layers: &[(&Fp8Matrix<B>, Option<&Tensor<B, 1>>)],
+) -> Vec<Tensor<B, 2>> {
+    layers
+        .iter()
+        .map(|(weight, bias)| ops.linear_fp8(x.clone(), weight, *bias, Activation::None))
+        .collect()
+}
+
 /// The operations that dominate a DiT call.
 pub trait HotOps<B: Backend>: Send + Sync {
     /// A short name for logs and the `bench` report.
@@ -102,10 +115,7 @@ pub trait HotOps<B: Backend>: Send + Sync {
         x: Tensor<B, 2>,
         layers: &[(&Fp8Matrix<B>, Option<&Tensor<B, 1>>)],
     ) -> Vec<Tensor<B, 2>> {
-        layers
-            .iter()
-            .map(|(weight, bias)| self.linear_fp8(x.clone(), weight, *bias, Activation::None))
-            .collect()
+        linear_fp8_each(self, x, layers)
     }
 
     /// Scaled dot-product attention without a mask. Inputs are `[batch, len, heads,

@@ -16,11 +16,18 @@ use cudarc::driver::sys::{
 };
 
 use super::device::{DeviceContext, raw_buffer};
-use super::nvrtc::{self, Function, KernelSpec};
+use super::nvrtc::{self, Function, KernelSpec, arg};
 use super::{CudaTensor, KernelError, as_cuda, from_cuda, is_half};
 
-const SOURCE: &str = include_str!("flash_attention.cu");
-const HOPPER_SOURCE: &str = include_str!("flash_attention_sm90.cu");
+/// Each kernel after the definitions both share.
+const SOURCE: &str = concat!(
+    include_str!("flash_common.cuh"),
+    include_str!("flash_attention.cu")
+);
+const HOPPER_SOURCE: &str = concat!(
+    include_str!("flash_common.cuh"),
+    include_str!("flash_attention_sm90.cu")
+);
 /// Head widths the mma.sync kernel is compiled for.
 const HEAD_DIMS: [usize; 3] = [32, 64, 128];
 /// The Hopper kernel's one head width, block of query rows, threads and shared memory (two
@@ -46,7 +53,9 @@ impl Kernel {
     /// where it applies, unless `AVATAR_STUDIO_FLASH` names an mma.sync tiling (`m_tiles,warps,
     /// block_n`, e.g. `2,8,64`) or `mma` (the default tiling), for comparing them with `bench`.
     pub fn choose(capability: (i32, i32), head_dim: usize) -> Kernel {
-        let requested = std::env::var("AVATAR_STUDIO_FLASH").ok();
+        // Read once: this runs for every attention call.
+        static REQUESTED: OnceLock<Option<String>> = OnceLock::new();
+        let requested = REQUESTED.get_or_init(|| std::env::var("AVATAR_STUDIO_FLASH").ok());
         let forced_mma = requested.as_deref().map(str::trim) == Some("mma");
         match Tiling::parse(requested.as_deref()) {
             Some(tiling) => Kernel::MmaSync(tiling),
@@ -273,100 +282,52 @@ pub(crate) fn attention_cuda(
         heads as u32,
         batch as u32,
     );
-    if variant.kernel == Kernel::Hopper {
-        let maps = [
-            tensor_map(&q, qb.address)?,
-            tensor_map(&k, kb.address)?,
-            tensor_map(&v, vb.address)?,
-            tensor_map(&k2, k2b.address)?,
-            tensor_map(&v2, v2b.address)?,
-        ];
-        let mut args = HopperArgs {
-            maps,
-            out: ob.address,
-            len_q: len_q as i32,
-            len_k1: len_k1 as i32,
-            len_k2: len_k2 as i32,
-            heads: heads as i32,
-            scale_log2,
-        };
-        let mut params: Vec<*mut c_void> = args
-            .maps
-            .iter_mut()
-            .map(|m| m as *mut CUtensorMap as *mut c_void)
-            .collect();
-        params.extend([
-            (&mut args.out) as *mut u64 as *mut c_void,
-            (&mut args.len_q) as *mut i32 as *mut c_void,
-            (&mut args.len_k1) as *mut i32 as *mut c_void,
-            (&mut args.len_k2) as *mut i32 as *mut c_void,
-            (&mut args.heads) as *mut i32 as *mut c_void,
-            (&mut args.scale_log2) as *mut f32 as *mut c_void,
-        ]);
-        // SAFETY: the parameters match the kernel's signature in order and type; the tensor
-        // maps describe live allocations of the shapes and strides given, held until the launch
-        // is enqueued (the TMA reads the maps from the launch's own parameter copy).
-        unsafe {
-            driver::launch_kernel(
-                function.0,
-                grid,
-                (variant.threads() as u32, 1, 1),
-                variant.shared_bytes() as u32,
-                ob.stream,
-                &mut params,
-            )?;
-        }
-        drop((q, k, v, k2, v2));
-        return Ok(out);
-    }
     let stride = |t: &CudaTensor, dim: usize| t.meta.strides()[dim] as i64;
-    let mut args = LaunchArgs {
-        q: qb.address,
-        k: kb.address,
-        v: vb.address,
-        out: ob.address,
-        len_q: len_q as i32,
-        len_k1: len_k1 as i32,
-        heads: heads as i32,
-        q_strides: [stride(&q, 0), stride(&q, 1), stride(&q, 2)],
-        k_strides: [stride(&k, 0), stride(&k, 1), stride(&k, 2)],
-        v_strides: [stride(&v, 0), stride(&v, 1), stride(&v, 2)],
-        scale_log2,
-        k2: k2b.address,
-        v2: v2b.address,
-        len_k2: len_k2 as i32,
-        k2_strides: [stride(&k2, 0), stride(&k2, 1), stride(&k2, 2)],
-        v2_strides: [stride(&v2, 0), stride(&v2, 1), stride(&v2, 2)],
+    let strides = |t: &CudaTensor| [stride(t, 0), stride(t, 1), stride(t, 2)];
+    // The arguments live in whichever of these the kernel takes; `params` points into it.
+    let (mut hopper, mut mma) = (None, None);
+    let mut params = match variant.kernel {
+        Kernel::Hopper => hopper
+            .insert(HopperArgs {
+                maps: [
+                    tensor_map(&q, qb.address)?,
+                    tensor_map(&k, kb.address)?,
+                    tensor_map(&v, vb.address)?,
+                    tensor_map(&k2, k2b.address)?,
+                    tensor_map(&v2, v2b.address)?,
+                ],
+                out: ob.address,
+                len_q: len_q as i32,
+                len_k1: len_k1 as i32,
+                len_k2: len_k2 as i32,
+                heads: heads as i32,
+                scale_log2,
+            })
+            .params(),
+        Kernel::MmaSync(_) => mma
+            .insert(LaunchArgs {
+                q: qb.address,
+                k: kb.address,
+                v: vb.address,
+                out: ob.address,
+                len_q: len_q as i32,
+                len_k1: len_k1 as i32,
+                heads: heads as i32,
+                q_strides: strides(&q),
+                k_strides: strides(&k),
+                v_strides: strides(&v),
+                scale_log2,
+                k2: k2b.address,
+                v2: v2b.address,
+                len_k2: len_k2 as i32,
+                k2_strides: strides(&k2),
+                v2_strides: strides(&v2),
+            })
+            .params(),
     };
-    let mut params: Vec<*mut c_void> = vec![
-        (&mut args.q) as *mut u64 as *mut c_void,
-        (&mut args.k) as *mut u64 as *mut c_void,
-        (&mut args.v) as *mut u64 as *mut c_void,
-        (&mut args.out) as *mut u64 as *mut c_void,
-        (&mut args.len_q) as *mut i32 as *mut c_void,
-        (&mut args.len_k1) as *mut i32 as *mut c_void,
-        (&mut args.heads) as *mut i32 as *mut c_void,
-    ];
-    for strides in [
-        &mut args.q_strides,
-        &mut args.k_strides,
-        &mut args.v_strides,
-    ] {
-        for s in strides.iter_mut() {
-            params.push(s as *mut i64 as *mut c_void);
-        }
-    }
-    params.push((&mut args.scale_log2) as *mut f32 as *mut c_void);
-    params.push((&mut args.k2) as *mut u64 as *mut c_void);
-    params.push((&mut args.v2) as *mut u64 as *mut c_void);
-    params.push((&mut args.len_k2) as *mut i32 as *mut c_void);
-    for strides in [&mut args.k2_strides, &mut args.v2_strides] {
-        for s in strides.iter_mut() {
-            params.push(s as *mut i64 as *mut c_void);
-        }
-    }
-    // SAFETY: the parameters match the kernel's signature in order and type; the buffers are
-    // live allocations of the shapes and strides passed, held until the launch is enqueued.
+    // SAFETY: the parameters match the kernel's signature in order and type; the buffers (and
+    // the tensor maps describing them) are live allocations of the shapes and strides given,
+    // held until the launch is enqueued; the TMA reads the maps from the launch's own copy.
     unsafe {
         driver::launch_kernel(
             function.0,
@@ -400,6 +361,38 @@ struct LaunchArgs {
     v2_strides: [i64; 3],
 }
 
+impl LaunchArgs {
+    /// Pointers to the arguments in `flash_attention.cu`'s parameter order.
+    fn params(&mut self) -> Vec<*mut c_void> {
+        let mut params = vec![
+            arg(&mut self.q),
+            arg(&mut self.k),
+            arg(&mut self.v),
+            arg(&mut self.out),
+            arg(&mut self.len_q),
+            arg(&mut self.len_k1),
+            arg(&mut self.heads),
+        ];
+        for strides in [
+            &mut self.q_strides,
+            &mut self.k_strides,
+            &mut self.v_strides,
+        ] {
+            params.extend(strides.iter_mut().map(arg));
+        }
+        params.extend([
+            arg(&mut self.scale_log2),
+            arg(&mut self.k2),
+            arg(&mut self.v2),
+            arg(&mut self.len_k2),
+        ]);
+        for strides in [&mut self.k2_strides, &mut self.v2_strides] {
+            params.extend(strides.iter_mut().map(arg));
+        }
+        params
+    }
+}
+
 struct HopperArgs {
     maps: [CUtensorMap; 5],
     out: u64,
@@ -408,6 +401,22 @@ struct HopperArgs {
     len_k2: i32,
     heads: i32,
     scale_log2: f32,
+}
+
+impl HopperArgs {
+    /// Pointers to the arguments in `flash_attention_sm90.cu`'s parameter order.
+    fn params(&mut self) -> Vec<*mut c_void> {
+        let mut params: Vec<_> = self.maps.iter_mut().map(arg).collect();
+        params.extend([
+            arg(&mut self.out),
+            arg(&mut self.len_q),
+            arg(&mut self.len_k1),
+            arg(&mut self.len_k2),
+            arg(&mut self.heads),
+            arg(&mut self.scale_log2),
+        ]);
+        params
+    }
 }
 
 /// The TMA's description of a `[batch, tokens, heads, 128]` tensor at `address`, dimensions
@@ -498,14 +507,18 @@ fn function(
 }
 
 /// The Hopper kernel's source: the built-in one, unless kernel development points
-/// `AVATAR_STUDIO_FLASH_SOURCE` at another `.cu` file (read once), so that variants can be
+/// `AVATAR_STUDIO_FLASH_SOURCE` at another `.cu` file (read once, and put after
+/// `flash_common.cuh` as the built-in one is), so that variants can be
 /// compared on a GPU machine without rebuilding.
 fn hopper_source() -> &'static str {
     static CHOSEN: OnceLock<&'static str> = OnceLock::new();
     CHOSEN.get_or_init(|| {
         std::env::var_os("AVATAR_STUDIO_FLASH_SOURCE")
             .and_then(|path| match std::fs::read_to_string(&path) {
-                Ok(text) => Some(&*Box::leak(text.into_boxed_str())),
+                Ok(text) => {
+                    let source = format!("{}{text}", include_str!("flash_common.cuh"));
+                    Some(&*Box::leak(source.into_boxed_str()))
+                }
                 Err(e) => {
                     eprintln!(
                         "AVATAR_STUDIO_FLASH_SOURCE: cannot read {}: {e}; using the built-in \

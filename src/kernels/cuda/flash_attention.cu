@@ -1,7 +1,7 @@
 // Flash attention forward for the DiT: softmax(Q·Kᵀ·scale)·V without a mask, bf16 or f16 in and
 // out, f32 accumulation and an online softmax in f32, never materialising the score matrix.
 //
-// Compiled at run time by NVRTC (src/kernels/cuda/flash.rs) with:
+// Compiled at run time by NVRTC (src/kernels/cuda/flash.rs), after flash_common.cuh, with:
 //   -DHEAD_DIM=32|64|128   width of one head
 //   -DELEM_F16=0|1         element type: bf16 (0) or f16 (1)
 //   -DWARP_M_TILES=1|2     16-row query tiles per warp (2 reuses each K/V fragment twice)
@@ -22,16 +22,6 @@
 #ifndef WARP_M_TILES
 #define WARP_M_TILES 2
 #endif
-#ifndef ELEM_F16
-#define ELEM_F16 0
-#endif
-
-#define NEG_INF __int_as_float(0xff800000)
-
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef unsigned long long u64;
-
 #ifndef WARPS
 #define WARPS 4
 #endif
@@ -51,10 +41,6 @@ __device__ __forceinline__ int swizzle(int row, int chunk) {
 #else
     return chunk;
 #endif
-}
-
-__device__ __forceinline__ u32 smem_addr(const void* p) {
-    return (u32)__cvta_generic_to_shared(p);
 }
 
 // Copies 16 bytes global → shared, or writes zeros when `valid` is false (rows past the end).
@@ -92,23 +78,6 @@ __device__ __forceinline__ void mma16816(float* d, const u32* a, u32 b0, u32 b1)
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 #endif
-}
-
-// Two f32 → one packed pair (low half = `lo`), rounded to nearest even.
-__device__ __forceinline__ u32 pack2(float lo, float hi) {
-    u32 r;
-#if ELEM_F16
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-#else
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-#endif
-    return r;
-}
-
-__device__ __forceinline__ float fast_exp2(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-    return y;
 }
 
 // Loads `rows` rows (of HEAD_DIM elements, `row_stride` apart in global memory) into a swizzled

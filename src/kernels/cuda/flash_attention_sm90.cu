@@ -29,11 +29,7 @@
 // is 64 columns × 1 head × 128 tokens, one half of a tile.
 //
 // Compiled at run time by NVRTC (src/kernels/cuda/flash.rs) for compute_90a with
-// -DELEM_F16=0|1. No CUDA headers: inline PTX throughout.
-
-#ifndef ELEM_F16
-#define ELEM_F16 0
-#endif
+// -DELEM_F16=0|1, after flash_common.cuh. No CUDA headers: inline PTX throughout.
 
 #if ELEM_F16
 #define WG_TYPE "f16"
@@ -65,16 +61,6 @@
 #define PRODUCER_REGISTERS 24
 #define CONSUMER_REGISTERS 240
 #define BOX_BYTES (BLOCK_N * 64 * 2)      // one TMA box: 64 columns of 128 rows
-
-#define NEG_INF __int_as_float(0xff800000)
-
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef unsigned long long u64;
-
-__device__ __forceinline__ u32 smem_addr(const void* p) {
-    return (u32)__cvta_generic_to_shared(p);
-}
 
 // Byte offset of 16-byte chunk `chunk` of row `row` in a tile stored as two 64-column halves
 // of `half_bytes` each, rows of 128 bytes with their chunks XOR-swizzled by the row: the layout
@@ -209,22 +195,6 @@ __device__ __forceinline__ void issue_qk(float* s, u32 q, u32 k) {
         wgmma_ss(s, descriptor(q + (kk >> 2) * Q_HALF_BYTES + step, 16, 1024),
                  descriptor(k + (kk >> 2) * HALF_BYTES + step, 16, 1024), kk > 0);
     }
-}
-
-__device__ __forceinline__ u32 pack2(float lo, float hi) {
-    u32 r;
-#if ELEM_F16
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-#else
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-#endif
-    return r;
-}
-
-__device__ __forceinline__ float fast_exp2(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-    return y;
 }
 
 // Arrives on an "empty" mbarrier once per warp (the warpgroup's wgmma reading the stage has

@@ -32,6 +32,21 @@ __device__ __forceinline__ void store_vec(elem* p, const float* in) {
     *reinterpret_cast<Pack*>(p) = pack;
 }
 
+// This thread's share of a row of `dim` elements in f32: the VEC elements at (thread +
+// i·ROW_THREADS)·VEC into v[i·VEC ..], zeros past the row's end.
+__device__ __forceinline__ void load_row(const elem* xr, int dim, float* v) {
+#pragma unroll
+    for (int i = 0; i < VECS_PER_THREAD; ++i) {
+        const int c = (threadIdx.x + i * ROW_THREADS) * VEC;
+        if (c < dim) {
+            load_vec(xr + c, v + i * VEC);
+        } else {
+#pragma unroll
+            for (int j = 0; j < VEC; ++j) v[i * VEC + j] = 0.f;
+        }
+    }
+}
+
 __device__ __forceinline__ float block_sum(float v, float* scratch) {
     for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffff, v, offset);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -55,18 +70,9 @@ layer_norm_modulate(const elem* __restrict__ x, elem* __restrict__ out, const el
     const elem* xr = x + row * dim;
     float v[MAX_PER_THREAD];
     float sum = 0.f;
+    load_row(xr, dim, v);
 #pragma unroll
-    for (int i = 0; i < VECS_PER_THREAD; ++i) {
-        const int c = (threadIdx.x + i * ROW_THREADS) * VEC;
-        if (c < dim) {
-            load_vec(xr + c, v + i * VEC);
-        } else {
-#pragma unroll
-            for (int j = 0; j < VEC; ++j) v[i * VEC + j] = 0.f;
-        }
-#pragma unroll
-        for (int j = 0; j < VEC; ++j) sum += v[i * VEC + j];
-    }
+    for (int i = 0; i < MAX_PER_THREAD; ++i) sum += v[i];
     const float mean = block_sum(sum, scratch) / dim;
     float sq = 0.f;
 #pragma unroll
@@ -124,18 +130,9 @@ rms_norm(const elem* __restrict__ x, elem* __restrict__ out, const elem* __restr
     const elem* xr = x + row * dim;
     float v[MAX_PER_THREAD];
     float sq = 0.f;
+    load_row(xr, dim, v);
 #pragma unroll
-    for (int i = 0; i < VECS_PER_THREAD; ++i) {
-        const int c = (threadIdx.x + i * ROW_THREADS) * VEC;
-        if (c < dim) {
-            load_vec(xr + c, v + i * VEC);
-        } else {
-#pragma unroll
-            for (int j = 0; j < VEC; ++j) v[i * VEC + j] = 0.f;
-        }
-#pragma unroll
-        for (int j = 0; j < VEC; ++j) sq += v[i * VEC + j] * v[i * VEC + j];
-    }
+    for (int i = 0; i < MAX_PER_THREAD; ++i) sq += v[i] * v[i];
     const float inv = rsqrtf(block_sum(sq, scratch) / dim + eps);
     elem* o = out + row * dim;
 #pragma unroll

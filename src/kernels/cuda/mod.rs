@@ -22,7 +22,7 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl_cuda::CudaRuntime;
 
 use super::fallback::BurnKernels;
-use super::{Activation, Fp8Matrix, HotOps};
+use super::{Activation, Fp8Matrix, HotOps, linear_fp8_each};
 
 pub use device::DeviceContext;
 
@@ -294,12 +294,7 @@ impl<B: Backend> HotOps<B> for CudaKernels {
             Ok(outputs) => outputs,
             Err(e) => {
                 report(&e);
-                layers
-                    .iter()
-                    .map(|(weight, bias)| {
-                        self.linear_fp8(x.clone(), weight, *bias, Activation::None)
-                    })
-                    .collect()
+                linear_fp8_each(self, x, layers)
             }
         }
     }
